@@ -1,1 +1,25 @@
-//! core
+//! The pure core of audience-stream: decode Pinpoint records, keep per-user state, evaluate
+//! declarative segment rules and report who entered or left which segment, exactly once.
+//!
+//! Design: like a sans-IO protocol core, nothing here performs I/O, reads a clock or awaits.
+//! Callers pass records, state, rules and `now` in; they get new state, membership changes
+//! and planned requests out. The Lambda, the replay tool, the sweep and the tests share it,
+//! so a decision made in a test is the decision made in production.
+
+pub mod apply;
+pub mod decode;
+pub mod eval;
+pub mod event;
+pub mod record;
+pub mod rules;
+pub mod state;
+pub mod time;
+
+pub use apply::{apply, reevaluate, Applied, Cause, ChangeKind, MembershipChange};
+pub use decode::{decode_record, DecodeError, DecodeErrorKind, DecodeOptions, DecodedEvent, KeyField, UserKey};
+pub use eval::{evaluate_all, explain, next_flip_at, Explanation};
+pub use event::PinpointEvent;
+pub use record::{KinesisEnvelope, Payload, RawRecord, RecordId};
+pub use rules::{Rules, RulesError};
+pub use state::UserState;
+pub use time::Millis;

@@ -1,0 +1,206 @@
+//! Per-user state: what the evaluator needs to decide memberships, kept compact (~1 KB for a
+//! typical user) because every byte is billed on every write.
+//!
+//! Short serde names keep the stored JSON small. Aggregates are day buckets, bounded by the
+//! longest window in the rules. Idempotency is a per-shard watermark (the highest sequence
+//! number applied for this user), exact however many events a user has.
+
+use crate::record::{compare_seq, RecordId};
+use crate::time::Millis;
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+/// A value with the event time that wrote it. Later event time wins; on a tie the larger
+/// value wins, so the result never depends on the order records arrive in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stamped<T> {
+    /// The value.
+    pub v: T,
+    /// Event time that wrote it.
+    pub t: Millis,
+}
+
+impl<T: PartialOrd + Clone> Stamped<T> {
+    /// Replaces `slot` with `(v, t)` when it is newer (last writer wins by event time).
+    pub fn write(slot: &mut Option<Stamped<T>>, v: &T, t: Millis) {
+        let newer = match slot {
+            None => true,
+            Some(old) => match t.cmp(&old.t) {
+                Ordering::Greater => true,
+                Ordering::Less => false,
+                Ordering::Equal => v.partial_cmp(&old.v) == Some(Ordering::Greater),
+            },
+        };
+        if newer {
+            *slot = Some(Stamped { v: v.clone(), t });
+        }
+    }
+}
+
+/// One day of one aggregate: `[count, sum, max]`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Bucket(pub u32, pub f64, pub f64);
+
+impl Bucket {
+    /// Adds one event with an optional metric value.
+    pub fn add(&mut self, value: Option<f64>) {
+        self.0 = self.0.saturating_add(1);
+        if let Some(v) = value {
+            if self.0 == 1 || v > self.2 {
+                self.2 = v;
+            }
+            self.1 += v;
+        }
+    }
+
+    /// Combines two buckets of the same day (used when folding identities).
+    pub fn merge(&mut self, other: &Bucket) {
+        if other.0 > 0 && (self.0 == 0 || other.2 > self.2) {
+            self.2 = other.2;
+        }
+        self.0 = self.0.saturating_add(other.0);
+        self.1 += other.1;
+    }
+}
+
+/// A Pinpoint endpoint seen for this user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointInfo {
+    /// Channel type (`APNS`, `GCM`, `EMAIL`, `SMS`, …).
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Address on that channel.
+    #[serde(rename = "ad", default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Event time of the newest event that showed it.
+    #[serde(rename = "t")]
+    pub t: Millis,
+}
+
+/// Everything the system keeps about one user.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserState {
+    /// The user key.
+    #[serde(rename = "id")]
+    pub user: String,
+    /// Optimistic-concurrency version: 0 = never stored; the store increments it on save.
+    #[serde(rename = "v", default)]
+    pub version: u64,
+    /// Attributes: `u:<name>` from `User.UserAttributes`, `e:<name>` from endpoint `Attributes`.
+    #[serde(rename = "a", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attrs: BTreeMap<String, Stamped<Vec<String>>>,
+    /// The LINE user ID.
+    #[serde(rename = "li", default, skip_serializing_if = "Option::is_none")]
+    pub line_user_id: Option<Stamped<String>>,
+    /// Whether the user blocked / unfollowed the LINE account (from the webhook).
+    #[serde(rename = "lb", default, skip_serializing_if = "Option::is_none")]
+    pub line_blocked: Option<Stamped<bool>>,
+    /// Endpoints by endpoint ID.
+    #[serde(rename = "ep", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoints: BTreeMap<String, EndpointInfo>,
+    /// Aggregates: aggregate ID → UTC day → bucket.
+    #[serde(rename = "g", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aggs: BTreeMap<String, BTreeMap<i32, Bucket>>,
+    /// Newest event time per event type (`*` = any event).
+    #[serde(rename = "ls", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub last_seen: BTreeMap<String, Millis>,
+    /// Oldest event time per event type (`*` = any event).
+    #[serde(rename = "fs", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub first_seen: BTreeMap<String, Millis>,
+    /// Current segment memberships: segment ID → entered at.
+    #[serde(rename = "m", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub memberships: BTreeMap<String, Millis>,
+    /// Idempotency watermark: shard → highest sequence number applied for this user.
+    #[serde(rename = "w", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub applied: BTreeMap<String, String>,
+    /// The earliest instant a time-based condition can change with no new event.
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    pub next_flip_at: Option<Millis>,
+}
+
+impl UserState {
+    /// A new, empty state for `user`.
+    pub fn new(user: impl Into<String>) -> Self {
+        UserState {
+            user: user.into(),
+            ..UserState::default()
+        }
+    }
+
+    /// True when this record was already applied (at or below the shard's watermark).
+    pub fn has_applied(&self, record: &RecordId) -> bool {
+        self.applied
+            .get(&record.shard)
+            .is_some_and(|w| compare_seq(&record.seq, w) != Ordering::Greater)
+    }
+
+    /// Raises the shard's watermark to this record.
+    pub fn mark_applied(&mut self, record: &RecordId) {
+        match self.applied.get_mut(&record.shard) {
+            Some(w) if compare_seq(&record.seq, w) == Ordering::Greater => *w = record.seq.clone(),
+            Some(_) => {}
+            None => {
+                self.applied.insert(record.shard.clone(), record.seq.clone());
+            }
+        }
+    }
+
+    /// The user's attribute values, by scope prefix and name.
+    pub fn attr(&self, key: &str) -> Option<&[String]> {
+        self.attrs.get(key).map(|s| s.v.as_slice())
+    }
+
+    /// The LINE user ID, when known and the user has not blocked the account.
+    pub fn active_line_user_id(&self) -> Option<&str> {
+        let blocked = self.line_blocked.as_ref().is_some_and(|b| b.v);
+        match (&self.line_user_id, blocked) {
+            (Some(id), false) => Some(id.v.as_str()),
+            _ => None,
+        }
+    }
+
+    /// Folds another identity's state (e.g. state kept under an endpoint ID before the
+    /// owning user was known) into this one. Memberships are not merged: the caller
+    /// re-evaluates.
+    pub fn absorb(&mut self, other: &UserState) {
+        for (k, v) in &other.attrs {
+            let mut slot = self.attrs.remove(k);
+            Stamped::write(&mut slot, &v.v, v.t);
+            if let Some(s) = slot {
+                self.attrs.insert(k.clone(), s);
+            }
+        }
+        if let Some(l) = &other.line_user_id {
+            Stamped::write(&mut self.line_user_id, &l.v, l.t);
+        }
+        if let Some(b) = &other.line_blocked {
+            Stamped::write(&mut self.line_blocked, &b.v, b.t);
+        }
+        for (id, e) in &other.endpoints {
+            match self.endpoints.get(id) {
+                Some(mine) if mine.t >= e.t => {}
+                _ => {
+                    self.endpoints.insert(id.clone(), e.clone());
+                }
+            }
+        }
+        for (agg, days) in &other.aggs {
+            let mine = self.aggs.entry(agg.clone()).or_default();
+            for (day, b) in days {
+                mine.entry(*day).or_default().merge(b);
+            }
+        }
+        for (k, t) in &other.last_seen {
+            let e = self.last_seen.entry(k.clone()).or_insert(*t);
+            *e = (*e).max(*t);
+        }
+        for (k, t) in &other.first_seen {
+            let e = self.first_seen.entry(k.clone()).or_insert(*t);
+            *e = (*e).min(*t);
+        }
+        for (shard, seq) in &other.applied {
+            self.mark_applied(&RecordId::new(shard.clone(), seq.clone()));
+        }
+    }
+}

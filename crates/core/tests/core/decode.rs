@@ -1,0 +1,122 @@
+//! Decoding: the seed 002 event, every failure kind, campaign and email shapes.
+
+use crate::util::*;
+use audience_core::decode::KeyField;
+use audience_core::record::{KinesisEnvelope, Payload, RawRecord, RecordId};
+use audience_core::{decode_record, DecodeErrorKind, DecodeOptions};
+use base64::Engine;
+use serde_json::json;
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn raw_b64(data: &str) -> RawRecord {
+    RawRecord {
+        id: RecordId::new("shardId-000000000000", "7"),
+        payload: Payload::Base64(data.to_string()),
+        arrival_ms: None,
+    }
+}
+
+fn reason(data: &str) -> DecodeErrorKind {
+    decode_record(&raw_b64(data), &DecodeOptions::default()).unwrap_err().kind
+}
+
+#[test]
+fn seed_002_event_decodes_to_its_user_and_times() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/seed-002-event.json")).unwrap();
+    let ev = decode_record(&raw_b64(&b64(text.as_bytes())), &DecodeOptions::default()).unwrap();
+    assert_eq!(ev.key.id, "ap-northeast-1:d473ddb6-e26b-4cfc-8caf-5f3c3790587a");
+    assert_eq!(ev.key.field, KeyField::UserId);
+    assert_eq!(ev.event.event_type, "_session.stop");
+    assert_eq!(ev.event.event_timestamp, 1_567_780_272_608);
+    assert_eq!(ev.event.arrival_timestamp, Some(1_567_780_274_582));
+    assert_eq!(ev.event.session.start_timestamp, Some(1_567_780_269_946));
+    let endpoint = ev.event.endpoint.as_ref().unwrap();
+    assert_eq!(endpoint.id.as_deref(), Some("c3cc0c40-d0ad-11e9-b963-3d4f07405ba8"));
+    assert_eq!(endpoint.opt_out.as_deref(), Some("ALL"));
+    assert_eq!(
+        ev.link(),
+        Some(("c3cc0c40-d0ad-11e9-b963-3d4f07405ba8", "ap-northeast-1:d473ddb6-e26b-4cfc-8caf-5f3c3790587a"))
+    );
+}
+
+#[test]
+fn seed_002_kinesis_envelope_names_shard_and_sequence() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/seed-002-kinesis.json")).unwrap();
+    let env: KinesisEnvelope = serde_json::from_str(&text).unwrap();
+    let raw = env.to_raw();
+    assert_eq!(raw[0].id.shard, "shardId-000000000000");
+    assert_eq!(raw[0].id.seq, "49599259535682552348557865618060497301418154171654209538");
+    let ev = decode_record(&raw[0], &DecodeOptions::default()).unwrap();
+    assert_eq!(ev.event.event_type, "_session.stop");
+}
+
+#[test]
+fn every_failure_kind_is_named() {
+    assert_eq!(reason("not base64 !!").reason(), "not_base64");
+    assert_eq!(reason(&b64(&[0xff, 0xfe, b'{'])).reason(), "not_utf8");
+    assert_eq!(reason(&b64(b"{\"event_type\": ")).reason(), "not_json");
+    assert_eq!(reason(&b64(b"[1,2]")), DecodeErrorKind::NotObject("array"));
+    match reason(&b64(br#"{"event_type":"x","event_timestamp":"yesterday"}"#)) {
+        DecodeErrorKind::WrongType { field, .. } => assert_eq!(field, "event_timestamp"),
+        other => panic!("expected wrong type, got {other:?}"),
+    }
+    assert_eq!(
+        reason(&b64(br#"{"event_type":"x","event_timestamp":1}"#)).reason(),
+        "no_user_key"
+    );
+    let deep = format!(
+        r#"{{"event_type":"x","event_timestamp":1,"client":{{"client_id":"c"}},"facets":{}1{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    assert_eq!(reason(&b64(deep.as_bytes())), DecodeErrorKind::TooDeep(64));
+    let opts = DecodeOptions {
+        max_bytes: 100,
+        ..DecodeOptions::default()
+    };
+    let big = json!({"event_type": "x", "event_timestamp": 1, "client": {"client_id": "c"}, "attributes": {"pad": "y".repeat(200)}});
+    let err = decode_record(&raw_b64(&b64(big.to_string().as_bytes())), &opts).unwrap_err();
+    assert_eq!(err.kind.reason(), "too_large");
+    assert!(err.to_string().contains("shardId-000000000000:7"), "{err}");
+    // A missing required field is a typed error too, never a panic.
+    assert_eq!(reason(&b64(br#"{"client":{"client_id":"c"}}"#)).reason(), "wrong_type");
+}
+
+#[test]
+fn campaign_endpoint_string_is_decoded() {
+    let endpoint = json!({"Id": "ep-9", "ChannelType": "APNS", "User": {"UserId": "user-9"}});
+    let ev = json!({
+        "event_type": "_campaign.send", "event_timestamp": 5,
+        "client_context": {"custom": {"endpoint": endpoint.to_string()}},
+        "attributes": {"campaign_id": "c1", "treatment_id": 0}
+    });
+    let d = decoded(&ev, "s", 1);
+    assert_eq!(d.key.id, "user-9");
+    assert_eq!(d.event.attributes.get("treatment_id").map(String::as_str), Some("0"));
+}
+
+#[test]
+fn email_event_falls_back_to_client_id() {
+    let ev = json!({
+        "event_type": "_email.open", "event_timestamp": 5,
+        "client": {"client_id": "ep-42"}, "device": {}, "session": {},
+        "facets": {"email_channel": {"mail_event": {"mail": {}}}}
+    });
+    let d = decoded(&ev, "s", 1);
+    assert_eq!(d.key.id, "ep-42");
+    assert!(d.key.is_endpoint());
+    assert_eq!(d.link(), None);
+}
+
+#[test]
+fn null_maps_and_unknown_fields_are_accepted() {
+    let ev = json!({
+        "event_type": "custom", "event_timestamp": 5, "brand_new_field": {"x": 1},
+        "attributes": null, "metrics": null, "client": {"client_id": "c"}
+    });
+    let d = decoded(&ev, "s", 1);
+    assert!(d.event.attributes.is_empty());
+}

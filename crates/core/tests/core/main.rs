@@ -1,0 +1,7 @@
+//! The core's integration tests: one binary, a module per area.
+
+mod conditions;
+mod decode;
+mod properties;
+mod rules;
+mod util;

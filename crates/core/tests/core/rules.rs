@@ -1,0 +1,85 @@
+//! Rules loading: the shipped file, locations of errors, cycles, bounds.
+
+use crate::util::*;
+use audience_core::Rules;
+
+#[test]
+fn shipped_rules_file_loads_with_hyogo() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/segments.yaml")).unwrap();
+    let r = Rules::load(&text, "segments.yaml").unwrap();
+    let hyogo = r.segment("hyogo").unwrap();
+    assert!(hyogo.def.destinations.line.is_some());
+    // Dependencies come first.
+    let dep = r.index_of("hyogo-line-buyers").unwrap();
+    assert!(r.index_of("hyogo").unwrap() < dep && r.index_of("line-linked").unwrap() < dep);
+    assert_eq!(r.max_window_days, 90);
+}
+
+#[test]
+fn unknown_key_is_reported_with_line_and_column() {
+    let err = Rules::load(
+        "segments:\n  - id: a\n    condition:\n      event_count: { event_type: x, within: 3d, min: 1, mni: 2 }\n",
+        "r.yaml",
+    )
+    .unwrap_err();
+    assert_eq!(err.line, 4, "{err}");
+    assert!(err.to_string().starts_with("r.yaml:4:"), "{err}");
+    assert!(err.message.contains("mni"), "{err}");
+}
+
+#[test]
+fn semantic_errors_name_the_segment_line() {
+    let text = "segments:\n  - id: a\n    condition: { in_segment: b }\n  - id: b\n    condition: { in_segment: a }\n";
+    let err = Rules::load(text, "r.yaml").unwrap_err();
+    assert!(err.message.contains("cycle"), "{err}");
+    assert!(err.line == 2 || err.line == 4, "{err}");
+
+    let err = Rules::load("segments:\n  - id: a\n    condition: { in_segment: nope }\n", "r.yaml").unwrap_err();
+    assert!(err.message.contains("unknown segment `nope`"), "{err}");
+    assert_eq!(err.line, 2);
+
+    let err = Rules::load(
+        "segments:\n  - id: a\n    condition: { event_count: { event_type: x, within: 401d, min: 1 } }\n",
+        "r.yaml",
+    )
+    .unwrap_err();
+    assert!(err.message.contains("400-day"), "{err}");
+
+    let err = Rules::load(
+        "segments:\n  - id: a\n    condition: { event_count: { event_type: x, within: 12h, min: 1 } }\n",
+        "r.yaml",
+    )
+    .unwrap_err();
+    assert!(err.message.contains("whole days"), "{err}");
+
+    let err = Rules::load(
+        "segments:\n  - id: a\n    condition: { user_attribute: { name: p, eq: x, ne: y } }\n",
+        "r.yaml",
+    )
+    .unwrap_err();
+    assert!(err.message.contains("exactly one operator"), "{err}");
+
+    let err = Rules::load(
+        "segments:\n  - id: a\n    condition: { line_linked: true }\n  - id: a\n    condition: { line_linked: false }\n",
+        "r.yaml",
+    )
+    .unwrap_err();
+    assert!(err.message.contains("defined twice"), "{err}");
+
+    let long = "x".repeat(121);
+    let err = Rules::load(
+        &format!("segments:\n  - id: a\n    condition: {{ line_linked: true }}\n    destinations: {{ line: {{ audience_name: {long} }} }}\n"),
+        "r.yaml",
+    )
+    .unwrap_err();
+    assert!(err.message.contains("120"), "{err}");
+}
+
+#[test]
+fn aggregates_are_shared_between_conditions_with_the_same_events() {
+    let r = rules(
+        "segments:\n  - id: a\n    condition: { event_count: { event_type: buy, within: 3d, min: 1 } }\n  - id: b\n    condition: { event_count: { event_type: buy, within: 30d, min: 5 } }\n",
+    );
+    assert_eq!(r.aggs.len(), 1);
+    assert_eq!(r.max_window_days, 30);
+}
