@@ -1,1 +1,87 @@
-//! Placeholder; see the crate's issue.
+//! The state-store trait and its embedded (SQLite) implementation.
+//!
+//! Everything the system keeps lives behind [`StateStore`]: user state with optimistic
+//! versions, segment memberships, counters and daily history, the sync outbox and ledger,
+//! the due-for-re-evaluation index, batch statistics and dead letters. The pipeline, the
+//! sync runner and the dashboards only see this trait; DynamoDB and SQLite are two crates
+//! that fill it in, and a conformance suite (`conformance`) holds both to the same behaviour.
+
+pub mod conformance;
+pub mod embedded;
+pub mod error;
+pub mod model;
+pub mod url;
+
+pub use embedded::EmbeddedStore;
+pub use error::{StoreError, StoreResult};
+pub use model::*;
+pub use url::StoreUrl;
+
+use async_trait::async_trait;
+use audience_core::{Millis, UserState};
+use std::collections::{BTreeMap, HashMap};
+
+/// Where state lives. All methods are safe to call concurrently.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// Loads many users at once; users never saved are absent from the map.
+    async fn load_users(&self, keys: &[String]) -> StoreResult<HashMap<String, UserState>>;
+
+    /// The users these endpoint IDs are known to belong to.
+    async fn load_links(&self, endpoint_ids: &[String]) -> StoreResult<HashMap<String, String>>;
+
+    /// Saves a user's new state with everything that follows from it. Fails with
+    /// [`StoreError::VersionConflict`] when the stored version is not `expected_version`
+    /// (nothing is written then). A commit is all-or-nothing: a crash never leaves a user
+    /// saved without its memberships, counters and outbox entries, or the reverse.
+    async fn commit_user(&self, commit: &UserCommit) -> StoreResult<()>;
+
+    /// Number of users stored.
+    async fn user_count(&self) -> StoreResult<u64>;
+
+    /// Totals per segment that has ever had a member.
+    async fn segment_counts(&self) -> StoreResult<BTreeMap<String, SegmentCounts>>;
+
+    /// Daily enters/exits of a segment for days `from..=to` (days with no change omitted).
+    async fn daily_history(&self, segment: &str, from_day: i32, to_day: i32) -> StoreResult<Vec<DailyCounts>>;
+
+    /// Members of a segment in key order, after `after`, at most `limit`.
+    async fn list_members(&self, segment: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<String>>;
+
+    /// Pending sync work per destination and segment.
+    async fn pending_summary(&self) -> StoreResult<Vec<PendingSummary>>;
+
+    /// Pending entries of one destination and segment, oldest first, at most `limit`.
+    async fn pending(&self, destination: &str, segment: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
+
+    /// Removes entries the destination has accepted; an entry replaced by a newer change
+    /// since it was read (different `change_id`) stays. Returns how many were removed.
+    async fn ack_pending(&self, entries: &[OutboxEntry]) -> StoreResult<usize>;
+
+    /// Appends a ledger row.
+    async fn append_ledger(&self, entry: &LedgerEntry) -> StoreResult<()>;
+
+    /// The newest ledger rows, newest first.
+    async fn ledger(&self, limit: usize) -> StoreResult<Vec<LedgerEntry>>;
+
+    /// Users whose `next_flip_at` is at or before `now`, at most `limit`.
+    async fn due_users(&self, now: Millis, limit: usize) -> StoreResult<Vec<String>>;
+
+    /// All users in key order, a page at a time (for rules diffs; a scan).
+    async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserState>>;
+
+    /// A destination's remembered state for a segment (audience ID, last import job…).
+    async fn destination_state(&self, destination: &str, segment: &str) -> StoreResult<Option<serde_json::Value>>;
+
+    /// Replaces a destination's remembered state for a segment.
+    async fn put_destination_state(&self, destination: &str, segment: &str, value: &serde_json::Value) -> StoreResult<()>;
+
+    /// Records a processed batch's statistics (rewriting the same `batch_id` is harmless).
+    async fn record_batch(&self, batch: &BatchRecord) -> StoreResult<()>;
+
+    /// Batch statistics of the days `from..=to`.
+    async fn batches(&self, from_day: i32, to_day: i32) -> StoreResult<Vec<BatchRecord>>;
+
+    /// Keeps records that were set aside.
+    async fn put_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<()>;
+}

@@ -1,0 +1,237 @@
+//! The conformance suite every [`StateStore`] must pass, run by each implementation's tests
+//! (embedded here, DynamoDB against DynamoDB Local), so both behave the same.
+//!
+//! Each check panics with a message naming what broke; the suite is test support, not
+//! production code.
+
+use crate::model::*;
+use crate::{StateStore, StoreError};
+use audience_core::{Cause, ChangeKind, MembershipChange, UserState};
+use serde_json::json;
+
+const DAY: i64 = 86_400_000;
+const T0: i64 = 1_764_547_200_000;
+
+fn commit(user: &str, expected: u64, changes: &[(&str, ChangeKind)], at: i64) -> UserCommit {
+    let mut state = UserState::new(user);
+    state.version = expected + 1;
+    state.next_flip_at = Some(at + DAY);
+    for (seg, kind) in changes {
+        if *kind == ChangeKind::Entered {
+            state.memberships.insert(seg.to_string(), at);
+        }
+    }
+    UserCommit {
+        state,
+        expected_version: expected,
+        changes: changes
+            .iter()
+            .map(|(seg, kind)| MembershipChange {
+                segment: seg.to_string(),
+                user: user.to_string(),
+                kind: *kind,
+                at,
+                cause: Cause::Event("x".into()),
+            })
+            .collect(),
+        outbox: changes
+            .iter()
+            .map(|(seg, kind)| OutboxEntry {
+                destination: "line".into(),
+                segment: seg.to_string(),
+                user: user.to_string(),
+                op: *kind,
+                at,
+                change_id: format!("{at}:{}", expected + 1),
+            })
+            .collect(),
+        links: vec![(format!("ep-{user}"), user.to_string())],
+        absorbed: None,
+        batch_id: format!("batch-{at}"),
+    }
+}
+
+/// Runs every check against a fresh, empty store.
+pub async fn run(store: &dyn StateStore) {
+    users_versions_and_conflicts(store).await;
+    memberships_counters_history(store).await;
+    outbox_and_acks(store).await;
+    ledger_destination_state_batches(store).await;
+    due_index_and_scan(store).await;
+    absorbing_an_identity(store).await;
+}
+
+async fn users_versions_and_conflicts(store: &dyn StateStore) {
+    store.commit_user(&commit("c-u1", 0, &[], T0)).await.expect("first save");
+    let loaded = store.load_users(&["c-u1".into(), "c-missing".into()]).await.expect("load");
+    assert_eq!(loaded.len(), 1, "only stored users are returned");
+    assert_eq!(loaded["c-u1"].version, 1, "version is stored");
+    // Saving from a stale version is a distinct error and writes nothing.
+    let stale = commit("c-u1", 0, &[("c-seg", ChangeKind::Entered)], T0);
+    match store.commit_user(&stale).await {
+        Err(StoreError::VersionConflict { user }) => assert_eq!(user, "c-u1"),
+        other => panic!("expected a version conflict, got {other:?}"),
+    }
+    let counts = store.segment_counts().await.expect("counts");
+    assert!(!counts.contains_key("c-seg"), "a conflicting commit must not touch counters");
+    store.commit_user(&commit("c-u1", 1, &[], T0)).await.expect("save from current version");
+    let links = store.load_links(&["ep-c-u1".into()]).await.expect("links");
+    assert_eq!(links.get("ep-c-u1").map(String::as_str), Some("c-u1"));
+}
+
+async fn memberships_counters_history(store: &dyn StateStore) {
+    store
+        .commit_user(&commit("m-a", 0, &[("m-seg", ChangeKind::Entered)], T0))
+        .await
+        .expect("enter a");
+    store
+        .commit_user(&commit("m-b", 0, &[("m-seg", ChangeKind::Entered)], T0 + 1))
+        .await
+        .expect("enter b");
+    store
+        .commit_user(&commit("m-a", 1, &[("m-seg", ChangeKind::Exited)], T0 + DAY))
+        .await
+        .expect("exit a");
+    let counts = store.segment_counts().await.expect("counts")["m-seg"];
+    assert_eq!(counts, SegmentCounts { members: 1, entered: 2, exited: 1 });
+    let members = store.list_members("m-seg", None, 10).await.expect("members");
+    assert_eq!(members, vec!["m-b".to_string()]);
+    let day0 = audience_core::time::day_of(T0);
+    let history = store.daily_history("m-seg", day0, day0 + 1).await.expect("history");
+    assert_eq!(
+        history,
+        vec![
+            DailyCounts { day: day0, entered: 2, exited: 0 },
+            DailyCounts { day: day0 + 1, entered: 0, exited: 1 }
+        ]
+    );
+    // Paging.
+    for i in 0..5 {
+        store
+            .commit_user(&commit(&format!("p-{i}"), 0, &[("p-seg", ChangeKind::Entered)], T0))
+            .await
+            .expect("enter");
+    }
+    let first = store.list_members("p-seg", None, 3).await.expect("page 1");
+    let rest = store.list_members("p-seg", first.last().map(String::as_str), 3).await.expect("page 2");
+    assert_eq!(first.len() + rest.len(), 5, "pages cover every member once: {first:?} {rest:?}");
+}
+
+async fn outbox_and_acks(store: &dyn StateStore) {
+    store
+        .commit_user(&commit("o-a", 0, &[("o-seg", ChangeKind::Entered)], T0))
+        .await
+        .expect("enter");
+    store
+        .commit_user(&commit("o-b", 0, &[("o-seg", ChangeKind::Entered)], T0 + 5))
+        .await
+        .expect("enter");
+    let pending = store.pending("line", "o-seg", 10).await.expect("pending");
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].user, "o-a", "oldest first");
+    // o-a exits before the sync acknowledges its addition: the ack must not remove the exit.
+    store
+        .commit_user(&commit("o-a", 1, &[("o-seg", ChangeKind::Exited)], T0 + 10))
+        .await
+        .expect("exit");
+    let removed = store.ack_pending(&pending).await.expect("ack");
+    assert_eq!(removed, 1, "only the unchanged entry is acknowledged");
+    let left = store.pending("line", "o-seg", 10).await.expect("pending");
+    assert_eq!(left.len(), 1);
+    assert_eq!((left[0].user.as_str(), left[0].op), ("o-a", ChangeKind::Exited));
+    let summary = store.pending_summary().await.expect("summary");
+    let row = summary.iter().find(|s| s.segment == "o-seg").expect("summary row");
+    assert_eq!((row.additions, row.exits, row.oldest_at), (0, 1, Some(T0 + 10)));
+}
+
+async fn ledger_destination_state_batches(store: &dyn StateStore) {
+    for i in 0..3u64 {
+        store
+            .append_ledger(&LedgerEntry {
+                at: T0 + i as i64,
+                destination: "line".into(),
+                segment: "l-seg".into(),
+                action: "add".into(),
+                target: Some("123".into()),
+                users: i,
+                exits: 0,
+                status: LedgerStatus::Ok,
+                attempts: 1,
+                duration_ms: 5,
+                message: None,
+                detail: json!({"request_id": format!("r{i}")}),
+            })
+            .await
+            .expect("ledger");
+    }
+    let rows = store.ledger(2).await.expect("ledger read");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].users, 2, "newest first");
+    assert_eq!(store.destination_state("line", "d-seg").await.expect("read"), None);
+    let value = json!({"audience_group_id": 42});
+    store.put_destination_state("line", "d-seg", &value).await.expect("write");
+    assert_eq!(store.destination_state("line", "d-seg").await.expect("read"), Some(value));
+    let batch = BatchRecord {
+        batch_id: "shardId-0:1".into(),
+        day: 100,
+        records: 3,
+        decoded: 2,
+        set_aside: 1,
+        ..BatchRecord::default()
+    };
+    store.record_batch(&batch).await.expect("batch");
+    store.record_batch(&batch).await.expect("batch again");
+    assert_eq!(store.batches(100, 100).await.expect("batches"), vec![batch]);
+    store
+        .put_dead_letters(&[DeadLetter {
+            record: "shardId-0:2".into(),
+            reason: "not_json".into(),
+            message: "bad".into(),
+            at: T0,
+            data: "xx".into(),
+        }])
+        .await
+        .expect("dead letters");
+}
+
+async fn due_index_and_scan(store: &dyn StateStore) {
+    let mut c = commit("z-due", 0, &[], T0);
+    c.state.next_flip_at = Some(T0 - 5);
+    store.commit_user(&c).await.expect("save due user");
+    let due = store.due_users(T0, 1000).await.expect("due");
+    assert!(due.contains(&"z-due".to_string()), "a user whose flip time passed is due: {due:?}");
+    let not_yet = store.due_users(T0 - 10, 1000).await.expect("due");
+    assert!(!not_yet.contains(&"z-due".to_string()), "not due before its flip time");
+    let mut seen = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.scan_users(after.as_deref(), 4).await.expect("scan");
+        if page.is_empty() {
+            break;
+        }
+        seen += page.len();
+        after = page.last().map(|u| u.user.clone());
+    }
+    assert_eq!(seen as u64, store.user_count().await.expect("count"), "a scan sees every user once");
+}
+
+async fn absorbing_an_identity(store: &dyn StateStore) {
+    store
+        .commit_user(&commit("ep-x", 0, &[("a-seg", ChangeKind::Entered)], T0))
+        .await
+        .expect("endpoint-keyed state");
+    let mut c = commit("a-user", 0, &[("a-seg", ChangeKind::Entered)], T0 + 1);
+    c.changes.push(MembershipChange {
+        segment: "a-seg".into(),
+        user: "ep-x".into(),
+        kind: ChangeKind::Exited,
+        at: T0 + 1,
+        cause: Cause::Event("x".into()),
+    });
+    c.absorbed = Some(AbsorbedIdentity { key: "ep-x".into(), version: 1 });
+    store.commit_user(&c).await.expect("absorb");
+    let loaded = store.load_users(&["ep-x".into(), "a-user".into()]).await.expect("load");
+    assert!(!loaded.contains_key("ep-x"), "the absorbed identity is gone");
+    assert_eq!(store.segment_counts().await.expect("counts")["a-seg"].members, 1);
+    assert_eq!(store.list_members("a-seg", None, 10).await.expect("members"), vec!["a-user".to_string()]);
+}

@@ -1,0 +1,468 @@
+//! The embedded store: one SQLite file (rusqlite, bundled SQLite), the default for local runs.
+//!
+//! A commit is one SQLite transaction, so user state, memberships, counters, daily history,
+//! links and outbox entries are saved together or not at all. Calls run on the caller's
+//! thread under a mutex: SQLite is local and fast, and the CLI is the only writer.
+
+use crate::error::{StoreError, StoreResult};
+use crate::model::*;
+use crate::StateStore;
+use async_trait::async_trait;
+use audience_core::time::day_of;
+use audience_core::{ChangeKind, Millis, UserState};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Mutex;
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS users (key TEXT PRIMARY KEY, version INTEGER NOT NULL, state TEXT NOT NULL, next_flip INTEGER);
+CREATE INDEX IF NOT EXISTS users_due ON users(next_flip) WHERE next_flip IS NOT NULL;
+CREATE TABLE IF NOT EXISTS links (endpoint TEXT PRIMARY KEY, user TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS members (segment TEXT NOT NULL, user TEXT NOT NULL, entered_at INTEGER NOT NULL, PRIMARY KEY (segment, user));
+CREATE TABLE IF NOT EXISTS segment_counts (segment TEXT PRIMARY KEY, members INTEGER NOT NULL, entered INTEGER NOT NULL, exited INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS daily (segment TEXT NOT NULL, day INTEGER NOT NULL, entered INTEGER NOT NULL, exited INTEGER NOT NULL, PRIMARY KEY (segment, day));
+CREATE TABLE IF NOT EXISTS outbox (destination TEXT NOT NULL, segment TEXT NOT NULL, user TEXT NOT NULL, op TEXT NOT NULL, at INTEGER NOT NULL, change_id TEXT NOT NULL, PRIMARY KEY (destination, segment, user));
+CREATE TABLE IF NOT EXISTS ledger (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS destination_state (destination TEXT NOT NULL, segment TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (destination, segment));
+CREATE TABLE IF NOT EXISTS batches (batch_id TEXT PRIMARY KEY, day INTEGER NOT NULL, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dead_letters (record TEXT PRIMARY KEY, at INTEGER NOT NULL, letter TEXT NOT NULL);
+";
+
+/// The SQLite-backed store.
+pub struct EmbeddedStore {
+    conn: Mutex<Connection>,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store at `path`; parent directories are created.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Other(format!("cannot create directory {}: {e}", parent.display())))?;
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::Other(format!("cannot open embedded store {}: {e}", path.display())))?;
+        Self::init(conn, &path.display().to_string())
+    }
+
+    /// An in-memory store (tests).
+    pub fn in_memory() -> StoreResult<Self> {
+        let conn = Connection::open_in_memory().map_err(sql("open in-memory store"))?;
+        Self::init(conn, ":memory:")
+    }
+
+    fn init(conn: Connection, name: &str) -> StoreResult<Self> {
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| StoreError::Other(format!("cannot initialise embedded store {name}: {e}")))?;
+        Ok(EmbeddedStore { conn: Mutex::new(conn) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| StoreError::Other("embedded store lock poisoned by an earlier panic".into()))?;
+        f(&mut conn)
+    }
+}
+
+fn sql(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| StoreError::Other(format!("embedded store: {what}: {e}"))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Other(format!("cannot serialise: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(key: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        key: key.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn op_text(op: ChangeKind) -> &'static str {
+    match op {
+        ChangeKind::Entered => "add",
+        ChangeKind::Exited => "remove",
+    }
+}
+
+#[async_trait]
+impl StateStore for EmbeddedStore {
+    async fn load_users(&self, keys: &[String]) -> StoreResult<HashMap<String, UserState>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT state FROM users WHERE key = ?1")
+                .map_err(sql("prepare load"))?;
+            let mut out = HashMap::with_capacity(keys.len());
+            for key in keys {
+                let text: Option<String> = stmt
+                    .query_row([key], |r| r.get(0))
+                    .optional()
+                    .map_err(sql("load user"))?;
+                if let Some(text) = text {
+                    out.insert(key.clone(), from_json(key, &text)?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    async fn load_links(&self, endpoint_ids: &[String]) -> StoreResult<HashMap<String, String>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT user FROM links WHERE endpoint = ?1")
+                .map_err(sql("prepare links"))?;
+            let mut out = HashMap::new();
+            for id in endpoint_ids {
+                if let Some(user) = stmt
+                    .query_row([id], |r| r.get::<_, String>(0))
+                    .optional()
+                    .map_err(sql("load link"))?
+                {
+                    out.insert(id.clone(), user);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    async fn commit_user(&self, commit: &UserCommit) -> StoreResult<()> {
+        let state_json = to_json(&commit.state)?;
+        self.with(|c| {
+            let tx = c.transaction().map_err(sql("begin"))?;
+            let key = &commit.state.user;
+            let current: Option<i64> = tx
+                .query_row("SELECT version FROM users WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(sql("read version"))?;
+            if current.unwrap_or(0) as u64 != commit.expected_version {
+                return Err(StoreError::VersionConflict { user: key.clone() });
+            }
+            tx.execute(
+                "INSERT INTO users (key, version, state, next_flip) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(key) DO UPDATE SET version = excluded.version, state = excluded.state, next_flip = excluded.next_flip",
+                params![key, commit.state.version as i64, state_json, commit.state.next_flip_at],
+            )
+            .map_err(sql("save user"))?;
+            for change in &commit.changes {
+                apply_change(&tx, &change.segment, &change.user, change.kind, change.at)?;
+            }
+            if let Some(absorbed) = &commit.absorbed {
+                let version: Option<i64> = tx
+                    .query_row("SELECT version FROM users WHERE key = ?1", [&absorbed.key], |r| r.get(0))
+                    .optional()
+                    .map_err(sql("read absorbed version"))?;
+                if version.unwrap_or(0) as u64 != absorbed.version {
+                    return Err(StoreError::VersionConflict { user: absorbed.key.clone() });
+                }
+                tx.execute("DELETE FROM users WHERE key = ?1", [&absorbed.key])
+                    .map_err(sql("delete absorbed user"))?;
+                tx.execute("DELETE FROM outbox WHERE user = ?1", [&absorbed.key])
+                    .map_err(sql("delete absorbed outbox"))?;
+            }
+            for e in &commit.outbox {
+                tx.execute(
+                    "INSERT INTO outbox (destination, segment, user, op, at, change_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(destination, segment, user) DO UPDATE SET op = excluded.op, at = excluded.at, change_id = excluded.change_id",
+                    params![e.destination, e.segment, e.user, op_text(e.op), e.at, e.change_id],
+                )
+                .map_err(sql("write outbox"))?;
+            }
+            for (endpoint, user) in &commit.links {
+                tx.execute(
+                    "INSERT INTO links (endpoint, user) VALUES (?1, ?2) ON CONFLICT(endpoint) DO UPDATE SET user = excluded.user",
+                    params![endpoint, user],
+                )
+                .map_err(sql("write link"))?;
+            }
+            tx.commit().map_err(sql("commit"))
+        })
+    }
+
+    async fn user_count(&self) -> StoreResult<u64> {
+        self.with(|c| {
+            c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(sql("count users"))
+        })
+    }
+
+    async fn segment_counts(&self) -> StoreResult<BTreeMap<String, SegmentCounts>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT segment, members, entered, exited FROM segment_counts")
+                .map_err(sql("prepare counts"))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        SegmentCounts {
+                            members: r.get(1)?,
+                            entered: r.get::<_, i64>(2)? as u64,
+                            exited: r.get::<_, i64>(3)? as u64,
+                        },
+                    ))
+                })
+                .map_err(sql("read counts"))?;
+            rows.collect::<Result<BTreeMap<_, _>, _>>().map_err(sql("read counts"))
+        })
+    }
+
+    async fn daily_history(&self, segment: &str, from_day: i32, to_day: i32) -> StoreResult<Vec<DailyCounts>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT day, entered, exited FROM daily WHERE segment = ?1 AND day BETWEEN ?2 AND ?3 ORDER BY day")
+                .map_err(sql("prepare history"))?;
+            let rows = stmt
+                .query_map(params![segment, from_day, to_day], |r| {
+                    Ok(DailyCounts {
+                        day: r.get(0)?,
+                        entered: r.get::<_, i64>(1)? as u64,
+                        exited: r.get::<_, i64>(2)? as u64,
+                    })
+                })
+                .map_err(sql("read history"))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(sql("read history"))
+        })
+    }
+
+    async fn list_members(&self, segment: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<String>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT user FROM members WHERE segment = ?1 AND user > ?2 ORDER BY user LIMIT ?3")
+                .map_err(sql("prepare members"))?;
+            let rows = stmt
+                .query_map(params![segment, after.unwrap_or(""), limit as i64], |r| r.get(0))
+                .map_err(sql("list members"))?;
+            rows.collect::<Result<Vec<String>, _>>().map_err(sql("list members"))
+        })
+    }
+
+    async fn pending_summary(&self) -> StoreResult<Vec<PendingSummary>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT destination, segment, SUM(op = 'add'), SUM(op = 'remove'), MIN(at) FROM outbox
+                     GROUP BY destination, segment ORDER BY destination, segment",
+                )
+                .map_err(sql("prepare pending"))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(PendingSummary {
+                        destination: r.get(0)?,
+                        segment: r.get(1)?,
+                        additions: r.get::<_, i64>(2)? as u64,
+                        exits: r.get::<_, i64>(3)? as u64,
+                        oldest_at: r.get(4)?,
+                    })
+                })
+                .map_err(sql("read pending"))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(sql("read pending"))
+        })
+    }
+
+    async fn pending(&self, destination: &str, segment: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT user, op, at, change_id FROM outbox WHERE destination = ?1 AND segment = ?2 ORDER BY at, user LIMIT ?3",
+                )
+                .map_err(sql("prepare outbox"))?;
+            let rows = stmt
+                .query_map(params![destination, segment, limit as i64], |r| {
+                    let op: String = r.get(1)?;
+                    Ok(OutboxEntry {
+                        destination: destination.to_string(),
+                        segment: segment.to_string(),
+                        user: r.get(0)?,
+                        op: if op == "remove" { ChangeKind::Exited } else { ChangeKind::Entered },
+                        at: r.get(2)?,
+                        change_id: r.get(3)?,
+                    })
+                })
+                .map_err(sql("read outbox"))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(sql("read outbox"))
+        })
+    }
+
+    async fn ack_pending(&self, entries: &[OutboxEntry]) -> StoreResult<usize> {
+        self.with(|c| {
+            let tx = c.transaction().map_err(sql("begin ack"))?;
+            let mut removed = 0;
+            for e in entries {
+                removed += tx
+                    .execute(
+                        "DELETE FROM outbox WHERE destination = ?1 AND segment = ?2 AND user = ?3 AND change_id = ?4",
+                        params![e.destination, e.segment, e.user, e.change_id],
+                    )
+                    .map_err(sql("ack outbox"))?;
+            }
+            tx.commit().map_err(sql("commit ack"))?;
+            Ok(removed)
+        })
+    }
+
+    async fn append_ledger(&self, entry: &LedgerEntry) -> StoreResult<()> {
+        let text = to_json(entry)?;
+        self.with(|c| {
+            c.execute("INSERT INTO ledger (at, entry) VALUES (?1, ?2)", params![entry.at, text])
+                .map(|_| ())
+                .map_err(sql("append ledger"))
+        })
+    }
+
+    async fn ledger(&self, limit: usize) -> StoreResult<Vec<LedgerEntry>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT seq, entry FROM ledger ORDER BY seq DESC LIMIT ?1")
+                .map_err(sql("prepare ledger"))?;
+            let rows = stmt
+                .query_map([limit as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .map_err(sql("read ledger"))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, text) = row.map_err(sql("read ledger"))?;
+                out.push(from_json(&format!("ledger {seq}"), &text)?);
+            }
+            Ok(out)
+        })
+    }
+
+    async fn due_users(&self, now: Millis, limit: usize) -> StoreResult<Vec<String>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT key FROM users WHERE next_flip IS NOT NULL AND next_flip <= ?1 ORDER BY next_flip, key LIMIT ?2")
+                .map_err(sql("prepare due"))?;
+            let rows = stmt
+                .query_map(params![now, limit as i64], |r| r.get(0))
+                .map_err(sql("read due"))?;
+            rows.collect::<Result<Vec<String>, _>>().map_err(sql("read due"))
+        })
+    }
+
+    async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserState>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT key, state FROM users WHERE key > ?1 ORDER BY key LIMIT ?2")
+                .map_err(sql("prepare scan"))?;
+            let rows = stmt
+                .query_map(params![after.unwrap_or(""), limit as i64], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(sql("scan users"))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (key, text) = row.map_err(sql("scan users"))?;
+                out.push(from_json(&key, &text)?);
+            }
+            Ok(out)
+        })
+    }
+
+    async fn destination_state(&self, destination: &str, segment: &str) -> StoreResult<Option<serde_json::Value>> {
+        self.with(|c| {
+            let text: Option<String> = c
+                .query_row(
+                    "SELECT value FROM destination_state WHERE destination = ?1 AND segment = ?2",
+                    params![destination, segment],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql("read destination state"))?;
+            text.map(|t| from_json(&format!("{destination}/{segment}"), &t)).transpose()
+        })
+    }
+
+    async fn put_destination_state(&self, destination: &str, segment: &str, value: &serde_json::Value) -> StoreResult<()> {
+        let text = to_json(value)?;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO destination_state (destination, segment, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(destination, segment) DO UPDATE SET value = excluded.value",
+                params![destination, segment, text],
+            )
+            .map(|_| ())
+            .map_err(sql("write destination state"))
+        })
+    }
+
+    async fn record_batch(&self, batch: &BatchRecord) -> StoreResult<()> {
+        let text = to_json(batch)?;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO batches (batch_id, day, record) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(batch_id) DO UPDATE SET day = excluded.day, record = excluded.record",
+                params![batch.batch_id, batch.day, text],
+            )
+            .map(|_| ())
+            .map_err(sql("record batch"))
+        })
+    }
+
+    async fn batches(&self, from_day: i32, to_day: i32) -> StoreResult<Vec<BatchRecord>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT batch_id, record FROM batches WHERE day BETWEEN ?1 AND ?2 ORDER BY batch_id")
+                .map_err(sql("prepare batches"))?;
+            let rows = stmt
+                .query_map(params![from_day, to_day], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(sql("read batches"))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, text) = row.map_err(sql("read batches"))?;
+                out.push(from_json(&id, &text)?);
+            }
+            Ok(out)
+        })
+    }
+
+    async fn put_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<()> {
+        let texts = letters.iter().map(to_json).collect::<StoreResult<Vec<_>>>()?;
+        self.with(|c| {
+            let tx = c.transaction().map_err(sql("begin dead letters"))?;
+            for (l, text) in letters.iter().zip(texts) {
+                tx.execute(
+                    "INSERT INTO dead_letters (record, at, letter) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(record) DO UPDATE SET at = excluded.at, letter = excluded.letter",
+                    params![l.record, l.at, text],
+                )
+                .map_err(sql("write dead letter"))?;
+            }
+            tx.commit().map_err(sql("commit dead letters"))
+        })
+    }
+}
+
+fn apply_change(tx: &rusqlite::Transaction<'_>, segment: &str, user: &str, kind: ChangeKind, at: Millis) -> StoreResult<()> {
+    let day = day_of(at);
+    let (delta, entered, exited) = match kind {
+        ChangeKind::Entered => (1i64, 1i64, 0i64),
+        ChangeKind::Exited => (-1, 0, 1),
+    };
+    match kind {
+        ChangeKind::Entered => tx.execute(
+            "INSERT INTO members (segment, user, entered_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            params![segment, user, at],
+        ),
+        ChangeKind::Exited => tx.execute("DELETE FROM members WHERE segment = ?1 AND user = ?2", params![segment, user]),
+    }
+    .map_err(sql("write membership"))?;
+    tx.execute(
+        "INSERT INTO segment_counts (segment, members, entered, exited) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(segment) DO UPDATE SET members = members + ?2, entered = entered + ?3, exited = exited + ?4",
+        params![segment, delta, entered, exited],
+    )
+    .map_err(sql("write counters"))?;
+    tx.execute(
+        "INSERT INTO daily (segment, day, entered, exited) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(segment, day) DO UPDATE SET entered = entered + ?3, exited = exited + ?4",
+        params![segment, day, entered, exited],
+    )
+    .map_err(sql("write daily history"))?;
+    Ok(())
+}

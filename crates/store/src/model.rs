@@ -1,0 +1,178 @@
+//! The records a state store keeps besides user state: commits, outbox entries, the sync
+//! ledger, segment counters, daily history, batch statistics and dead letters.
+
+use audience_core::{ChangeKind, MembershipChange, Millis, UserState};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Everything that follows from applying one batch to one user, saved together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserCommit {
+    /// The new state. Its `version` must be `expected_version + 1`.
+    pub state: UserState,
+    /// The version the state was computed from (0 = the user must not exist yet).
+    pub expected_version: u64,
+    /// Membership changes to record (members, counters, daily history).
+    pub changes: Vec<MembershipChange>,
+    /// Pending sync work these changes create.
+    pub outbox: Vec<OutboxEntry>,
+    /// Endpoint → user links learned from this user's events.
+    pub links: Vec<(String, String)>,
+    /// Another identity (an endpoint-keyed state) folded into this user, to delete.
+    pub absorbed: Option<AbsorbedIdentity>,
+    /// The batch this commit belongs to (names per-batch delta items; idempotency).
+    pub batch_id: String,
+}
+
+/// An identity folded into a user: its key and the version it was read at. Exits from its
+/// segments are part of the commit's `changes`, under its own key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AbsorbedIdentity {
+    /// Its key.
+    pub key: String,
+    /// Its version when read (the delete is conditional on it).
+    pub version: u64,
+}
+
+/// One unit of pending sync work: add or remove `user` at `destination` for `segment`.
+/// There is at most one per (destination, segment, user); a newer change replaces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// `line` or `pinpoint` (the destination kind).
+    pub destination: String,
+    /// Segment ID.
+    pub segment: String,
+    /// User key.
+    pub user: String,
+    /// Entered (add) or exited (remove).
+    pub op: ChangeKind,
+    /// When the change happened.
+    pub at: Millis,
+    /// Identifies this change; an acknowledgement only removes the entry it read.
+    pub change_id: String,
+}
+
+/// Pending work per destination and segment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSummary {
+    /// Destination kind.
+    pub destination: String,
+    /// Segment ID.
+    pub segment: String,
+    /// Users to add.
+    pub additions: u64,
+    /// Users to remove.
+    pub exits: u64,
+    /// When the oldest pending change happened.
+    pub oldest_at: Option<Millis>,
+}
+
+/// A segment's totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentCounts {
+    /// Current members.
+    pub members: i64,
+    /// Enters ever recorded.
+    pub entered: u64,
+    /// Exits ever recorded.
+    pub exited: u64,
+}
+
+/// One day of one segment's history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyCounts {
+    /// UTC day number.
+    pub day: i32,
+    /// Enters that day.
+    pub entered: u64,
+    /// Exits that day.
+    pub exited: u64,
+}
+
+/// Result of a sync request, as the ledger records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerStatus {
+    /// Accepted by the destination.
+    Ok,
+    /// Started, not finished (e.g. an import job being polled, an audience being built).
+    Running,
+    /// Failed after retries; will be tried again.
+    Failed,
+    /// Permanently refused; kept with the reason, not retried.
+    Parked,
+    /// Not sent: planned by a dry run.
+    DryRun,
+}
+
+/// One row of the sync ledger: what was sent where, when, with what result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// When it was sent.
+    pub at: Millis,
+    /// Destination kind.
+    pub destination: String,
+    /// Segment ID.
+    pub segment: String,
+    /// What was done: `create`, `add`, `add_by_file`, `rotate`, `delete`, `import`, …
+    pub action: String,
+    /// The destination object (audience ID, import job ID), when known.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Users sent.
+    #[serde(default)]
+    pub users: u64,
+    /// Exits handled (rotation).
+    #[serde(default)]
+    pub exits: u64,
+    /// Result.
+    pub status: LedgerStatus,
+    /// Attempts made.
+    #[serde(default)]
+    pub attempts: u32,
+    /// How long it took.
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// Error or note.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Destination-specific detail (job counts, request IDs).
+    #[serde(default)]
+    pub detail: serde_json::Value,
+}
+
+/// What one processed batch looked like, for the dashboard (idempotent by `batch_id`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchRecord {
+    /// Shard and first sequence number of the batch (or the replay file and first line).
+    pub batch_id: String,
+    /// UTC day it was processed.
+    pub day: i32,
+    /// Records in the batch.
+    pub records: u64,
+    /// Records decoded.
+    pub decoded: u64,
+    /// Records set aside.
+    pub set_aside: u64,
+    /// Records skipped as already applied.
+    pub duplicates: u64,
+    /// Set-aside reason → count.
+    pub set_aside_reasons: BTreeMap<String, u64>,
+    /// Newest Kinesis arrival time in the batch.
+    pub newest_arrival_ms: Option<Millis>,
+}
+
+/// A record set aside: never applied, kept with its reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// `shard:sequence` or `file:line`.
+    pub record: String,
+    /// Reason code (`not_json`, …).
+    pub reason: String,
+    /// Full message.
+    pub message: String,
+    /// When it was set aside.
+    pub at: Millis,
+    /// The raw payload (Base64 or JSON text), truncated to 64 KiB.
+    pub data: String,
+}

@@ -1,0 +1,20 @@
+//! The embedded store passes the conformance suite, in memory and on disk.
+
+#[tokio::test]
+async fn embedded_store_in_memory_conforms() {
+    let store = audience_store::EmbeddedStore::in_memory().unwrap();
+    audience_store::conformance::run(&store).await;
+}
+
+#[tokio::test]
+async fn embedded_store_on_disk_conforms_and_persists() {
+    use audience_store::StateStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/state.db");
+    {
+        let store = audience_store::EmbeddedStore::open(&path).unwrap();
+        audience_store::conformance::run(&store).await;
+    }
+    let reopened = audience_store::EmbeddedStore::open(&path).unwrap();
+    assert!(reopened.user_count().await.unwrap() > 0, "state survives a reopen");
+}
