@@ -162,7 +162,8 @@ fn change(segment: &str, state: &UserState, kind: ChangeKind, at: Millis, cause:
 /// Folds one event into the state: recency, aggregates, attributes, LINE ID, endpoint.
 fn fold_event(state: &mut UserState, event: &PinpointEvent, rules: &Rules, cutoff_day: i32) {
     let t = event.event_timestamp;
-    for key in ["*", event.event_type.as_str()] {
+    let activity = crate::event::EventKind::of(&event.event_type) != crate::event::EventKind::Import;
+    for key in ["*", event.event_type.as_str()].into_iter().filter(|_| activity) {
         let last = state.last_seen.entry(key.to_string()).or_insert(t);
         *last = (*last).max(t);
         let first = state.first_seen.entry(key.to_string()).or_insert(t);

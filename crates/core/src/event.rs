@@ -158,6 +158,9 @@ pub enum EventKind {
     Sms,
     /// `line.follow` / `line.unfollow` from the LINE webhook.
     Line,
+    /// `_import.*`: attributes imported from a file (user-attribute rows); they carry
+    /// attributes only and do not count as activity.
+    Import,
     /// Anything else: an app's custom event.
     Custom,
 }
@@ -175,6 +178,7 @@ impl EventKind {
             "_email" => EventKind::Email,
             "_SMS" | "_sms" => EventKind::Sms,
             "line" => EventKind::Line,
+            "_import" => EventKind::Import,
             _ => EventKind::Custom,
         }
     }

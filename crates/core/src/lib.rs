@@ -11,6 +11,7 @@ pub mod decode;
 pub mod eval;
 pub mod event;
 pub mod record;
+pub mod plan;
 pub mod rules;
 pub mod state;
 pub mod time;
