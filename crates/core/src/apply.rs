@@ -190,6 +190,7 @@ fn fold_event(state: &mut UserState, event: &PinpointEvent, rules: &Rules, cutof
         }
         _ => {}
     }
+    // LINE webhook events (line.follow / line.unfollow) name the LINE user in an attribute.
     if let Some(line_id) = event.attributes.get("line_user_id").filter(|id| is_line_user_id(id)) {
         Stamped::write(&mut state.line_user_id, line_id, t);
     }

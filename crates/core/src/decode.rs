@@ -87,14 +87,31 @@ pub struct DecodedEvent {
 }
 
 impl DecodedEvent {
-    /// The endpoint → user link this event shows, if it names both.
-    pub fn link(&self) -> Option<(&str, &str)> {
-        let endpoint = self.event.endpoint.as_ref()?;
-        let user = endpoint.user.as_ref()?.user_id.as_deref()?;
-        let id = endpoint.id.as_deref()?;
-        (!user.is_empty() && !id.is_empty()).then_some((id, user))
+    /// The identity links this event shows: endpoint ID → user, and `line:<LINE user ID>` →
+    /// user when the user attributes carry a valid LINE ID under `line_attr`.
+    pub fn links(&self, line_attr: &str) -> Vec<(String, String)> {
+        let Some(endpoint) = self.event.endpoint.as_ref() else {
+            return Vec::new();
+        };
+        let Some(user) = endpoint.user.as_ref() else {
+            return Vec::new();
+        };
+        let Some(user_id) = user.user_id.as_deref().filter(|u| !u.is_empty()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(id) = endpoint.id.as_deref().filter(|id| !id.is_empty() && *id != user_id) {
+            out.push((id.to_string(), user_id.to_string()));
+        }
+        if let Some(line) = user.user_attributes.get(line_attr).and_then(|v| v.iter().find(|l| is_line_user_id(l))) {
+            out.push((format!("{LINE_KEY_PREFIX}{line}"), user_id.to_string()));
+        }
+        out
     }
 }
+
+/// Prefix of the identity key of a LINE user ID (webhook events are keyed `line:U…`).
+pub const LINE_KEY_PREFIX: &str = "line:";
 
 /// Why a record could not be decoded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -1,1 +1,14 @@
-//! Placeholder; see the crate's issue.
+//! The pipeline: runs the pure core against a [`StateStore`] — decode a batch, resolve
+//! identities, load users, apply, commit with optimistic retries — and the sweep and rules
+//! diff over stored state.
+//!
+//! The consumer Lambda, the replay tool and the sweep all call this crate, so a batch is
+//! processed the same way everywhere. It knows nothing about DynamoDB or SQLite.
+
+pub mod batch;
+pub mod identity;
+pub mod maintenance;
+pub mod scenarios;
+
+pub use batch::{process_batch, process_decoded, BatchOptions, BatchOutcome};
+pub use maintenance::{diff_rules, sweep, RulesDiff, SweepOutcome};

@@ -37,8 +37,11 @@ fn seed_002_event_decodes_to_its_user_and_times() {
     assert_eq!(endpoint.id.as_deref(), Some("c3cc0c40-d0ad-11e9-b963-3d4f07405ba8"));
     assert_eq!(endpoint.opt_out.as_deref(), Some("ALL"));
     assert_eq!(
-        ev.link(),
-        Some(("c3cc0c40-d0ad-11e9-b963-3d4f07405ba8", "ap-northeast-1:d473ddb6-e26b-4cfc-8caf-5f3c3790587a"))
+        ev.links("lineUserId"),
+        vec![(
+            "c3cc0c40-d0ad-11e9-b963-3d4f07405ba8".to_string(),
+            "ap-northeast-1:d473ddb6-e26b-4cfc-8caf-5f3c3790587a".to_string()
+        )]
     );
 }
 
@@ -108,7 +111,7 @@ fn email_event_falls_back_to_client_id() {
     let d = decoded(&ev, "s", 1);
     assert_eq!(d.key.id, "ep-42");
     assert!(d.key.is_endpoint());
-    assert_eq!(d.link(), None);
+    assert!(d.links("lineUserId").is_empty());
 }
 
 #[test]

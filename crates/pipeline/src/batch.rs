@@ -1,0 +1,303 @@
+//! One batch through the pipeline: decode → resolve identities → group by user → load →
+//! apply → commit (with reload-and-retry on version conflicts) → batch statistics.
+//!
+//! A record that cannot be decoded is set aside and the batch goes on. A user whose commit
+//! fails for good marks only that user's records as failed, so a Lambda can report them in
+//! its partial batch response while every other user's changes stand.
+
+use crate::identity::resolve;
+use audience_core::rules::Rules;
+use audience_core::time::day_of;
+use audience_core::{apply, decode_record, ChangeKind, DecodeError, DecodedEvent, MembershipChange, Millis, RawRecord, RecordId, UserState};
+use audience_store::{AbsorbedIdentity, BatchRecord, DeadLetter, OutboxEntry, StateStore, StoreError, UserCommit};
+use futures::stream::{self, StreamExt};
+use std::collections::{BTreeMap, HashMap};
+
+/// How a batch is processed.
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    /// Commit attempts per user on version conflicts (reload and re-apply each time).
+    pub max_attempts: u32,
+    /// Users committed concurrently.
+    pub concurrency: usize,
+    /// Keep set-aside records in the store's dead-letter items.
+    pub store_dead_letters: bool,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            max_attempts: 5,
+            concurrency: 16,
+            store_dead_letters: true,
+        }
+    }
+}
+
+/// What happened to a batch.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    /// Records in the batch.
+    pub records: usize,
+    /// Records decoded.
+    pub decoded: usize,
+    /// Records already applied before (skipped).
+    pub duplicates: usize,
+    /// Records set aside (never retried), with their reasons.
+    pub set_aside: Vec<DecodeError>,
+    /// Records that must be retried (their user's commit failed), with the error.
+    pub failed: Vec<(RecordId, String)>,
+    /// Membership changes committed.
+    pub changes: Vec<MembershipChange>,
+    /// Users whose state was written.
+    pub users_written: usize,
+}
+
+/// Decodes and processes one batch of raw records.
+pub async fn process_batch(
+    store: &dyn StateStore,
+    rules: &Rules,
+    records: &[RawRecord],
+    now: Millis,
+    opts: &BatchOptions,
+) -> Result<BatchOutcome, StoreError> {
+    let mut decoded = Vec::with_capacity(records.len());
+    let mut set_aside = Vec::new();
+    for raw in records {
+        match decode_record(raw, &rules.decode) {
+            Ok(ev) => decoded.push(ev),
+            Err(e) => set_aside.push(e),
+        }
+    }
+    let batch_id = records.first().map(|r| r.id.to_string()).unwrap_or_default();
+    let raw_by_id: HashMap<&RecordId, &RawRecord> = records.iter().map(|r| (&r.id, r)).collect();
+    let mut outcome = process_decoded(store, rules, decoded, set_aside, &batch_id, now, opts).await?;
+    outcome.records = records.len();
+    if opts.store_dead_letters && !outcome.set_aside.is_empty() {
+        let letters: Vec<DeadLetter> = outcome
+            .set_aside
+            .iter()
+            .map(|e| DeadLetter {
+                record: e.record.to_string(),
+                reason: e.kind.reason().to_string(),
+                message: e.kind.to_string(),
+                at: now,
+                data: raw_by_id.get(&e.record).map(|r| payload_text(r)).unwrap_or_default(),
+            })
+            .collect();
+        store.put_dead_letters(&letters).await?;
+    }
+    Ok(outcome)
+}
+
+fn payload_text(raw: &RawRecord) -> String {
+    let mut text = match &raw.payload {
+        audience_core::Payload::Base64(s) => s.clone(),
+        audience_core::Payload::Json(b) => String::from_utf8_lossy(b).into_owned(),
+    };
+    if text.len() > 65_536 {
+        let mut cut = 65_536;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
+/// Processes already-decoded events (the replay decodes up front to find its `now`).
+/// `batch_id` names the batch (first record ID) for idempotent per-batch items.
+pub async fn process_decoded(
+    store: &dyn StateStore,
+    rules: &Rules,
+    events: Vec<DecodedEvent>,
+    set_aside: Vec<DecodeError>,
+    batch_id: &str,
+    now: Millis,
+    opts: &BatchOptions,
+) -> Result<BatchOutcome, StoreError> {
+    let resolved = resolve(store, &events, &rules.decode.line_user_id_attribute).await?;
+    let mut groups: BTreeMap<String, Vec<DecodedEvent>> = BTreeMap::new();
+    for (ev, user) in events.into_iter().zip(resolved.users) {
+        groups.entry(user).or_default().push(ev);
+    }
+    // Links per user, and which endpoint-keyed states they may fold in.
+    let mut links_by_user: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (endpoint, user) in &resolved.new_links {
+        if endpoint != user {
+            links_by_user
+                .entry(user.clone())
+                .or_default()
+                .push((endpoint.clone(), user.clone()));
+        }
+    }
+    let decoded_count: usize = groups.values().map(Vec::len).sum();
+    let mut outcome = BatchOutcome {
+        records: decoded_count + set_aside.len(),
+        decoded: decoded_count,
+        set_aside,
+        ..BatchOutcome::default()
+    };
+    let newest_arrival = groups
+        .values()
+        .flatten()
+        .filter_map(|e| e.arrival_ms.or(e.event.arrival_timestamp))
+        .max();
+
+    let jobs = groups.into_iter().map(|(user, evs)| {
+        let links = links_by_user.remove(&user).unwrap_or_default();
+        async move {
+            let result = commit_with_retries(store, rules, &user, &evs, links, batch_id, now, opts).await;
+            (user, evs, result)
+        }
+    });
+    let results: Vec<_> = stream::iter(jobs).buffer_unordered(opts.concurrency.max(1)).collect().await;
+    for (user, evs, result) in results {
+        match result {
+            Ok(done) => {
+                outcome.duplicates += done.duplicates;
+                outcome.users_written += usize::from(done.written);
+                outcome.changes.extend(done.changes);
+            }
+            Err(e) => {
+                tracing::warn!(user_records = evs.len(), error = %e, "user commit failed; records will be retried");
+                let message = format!("user `{user}`: {e}");
+                outcome
+                    .failed
+                    .extend(evs.iter().map(|ev| (ev.record.clone(), message.clone())));
+            }
+        }
+    }
+    outcome.changes.sort_by(|a, b| (&a.segment, &a.user).cmp(&(&b.segment, &b.user)));
+    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+    for e in &outcome.set_aside {
+        *reasons.entry(e.kind.reason().to_string()).or_default() += 1;
+    }
+    store
+        .record_batch(&BatchRecord {
+            batch_id: batch_id.to_string(),
+            day: day_of(now),
+            records: outcome.records as u64,
+            decoded: outcome.decoded as u64,
+            set_aside: outcome.set_aside.len() as u64,
+            duplicates: outcome.duplicates as u64,
+            set_aside_reasons: reasons,
+            newest_arrival_ms: newest_arrival,
+        })
+        .await?;
+    Ok(outcome)
+}
+
+struct UserDone {
+    duplicates: usize,
+    written: bool,
+    changes: Vec<MembershipChange>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn commit_with_retries(
+    store: &dyn StateStore,
+    rules: &Rules,
+    user: &str,
+    events: &[DecodedEvent],
+    links: Vec<(String, String)>,
+    batch_id: &str,
+    now: Millis,
+    opts: &BatchOptions,
+) -> Result<UserDone, StoreError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        // The user, and any endpoint-keyed state its new links fold in.
+        let mut keys = vec![user.to_string()];
+        keys.extend(links.iter().map(|(endpoint, _)| endpoint.clone()));
+        let mut loaded = store.load_users(&keys).await?;
+        let base = loaded.remove(user).unwrap_or_else(|| UserState::new(user));
+        let mut merged = base.clone();
+        let mut absorbed = None;
+        let mut absorbed_exits = Vec::new();
+        for (endpoint, _) in &links {
+            if let Some(ep_state) = loaded.remove(endpoint) {
+                merged.absorb(&ep_state);
+                for segment in ep_state.memberships.keys() {
+                    absorbed_exits.push(MembershipChange {
+                        segment: segment.clone(),
+                        user: endpoint.clone(),
+                        kind: ChangeKind::Exited,
+                        at: now,
+                        cause: audience_core::Cause::Event("identity.linked".into()),
+                    });
+                }
+                // One absorbed identity per commit; further ones are folded on a later batch.
+                absorbed = Some(AbsorbedIdentity {
+                    key: endpoint.clone(),
+                    version: ep_state.version,
+                });
+                break;
+            }
+        }
+        let applied = apply(&merged, events, rules, now);
+        let dirty = applied.is_dirty(&base) || absorbed.is_some() || !links.is_empty();
+        if !dirty {
+            return Ok(UserDone {
+                duplicates: applied.duplicates.len(),
+                written: false,
+                changes: Vec::new(),
+            });
+        }
+        let mut state = applied.state;
+        state.version = base.version + 1;
+        let mut changes = absorbed_exits;
+        changes.extend(applied.changes);
+        let change_id = format!("{batch_id}#{}", state.version);
+        let outbox = outbox_entries(rules, &changes, &change_id);
+        let commit = UserCommit {
+            state,
+            expected_version: base.version,
+            changes,
+            outbox,
+            links: links.clone(),
+            absorbed,
+            batch_id: batch_id.to_string(),
+        };
+        match store.commit_user(&commit).await {
+            Ok(()) => {
+                return Ok(UserDone {
+                    duplicates: applied.duplicates.len(),
+                    written: true,
+                    changes: commit.changes,
+                })
+            }
+            Err(StoreError::VersionConflict { .. }) if attempt < opts.max_attempts => {
+                tracing::debug!(attempt, "version conflict; reloading and re-applying");
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Outbox entries for membership changes: one per change and destination of its segment.
+pub fn outbox_entries(rules: &Rules, changes: &[MembershipChange], change_id: &str) -> Vec<OutboxEntry> {
+    let mut out = Vec::new();
+    for c in changes {
+        let Some(seg) = rules.segment(&c.segment) else {
+            continue;
+        };
+        let d = &seg.def.destinations;
+        let kinds = [("line", d.line.is_some()), ("pinpoint", d.pinpoint.is_some())];
+        for (destination, enabled) in kinds {
+            if enabled {
+                out.push(OutboxEntry {
+                    destination: destination.to_string(),
+                    segment: c.segment.clone(),
+                    user: c.user.clone(),
+                    op: c.kind,
+                    at: c.at,
+                    change_id: change_id.to_string(),
+                });
+            }
+        }
+    }
+    out
+}

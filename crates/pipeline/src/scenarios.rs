@@ -1,0 +1,390 @@
+//! Delivery scenarios every store must survive, run against the embedded store here and
+//! against DynamoDB Local by the Lambda crate's tests: redelivery, crashes between writes,
+//! concurrent invocations on one user, identity folding, and the sweep.
+//!
+//! Test support (panics on failure, like the store's conformance suite).
+
+use crate::{process_batch, sweep, BatchOptions};
+use async_trait::async_trait;
+use audience_core::{Payload, RawRecord, RecordId, Rules, UserState};
+use audience_store::*;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// 2025-12-01T00:00:00Z.
+pub const NOW: i64 = 1_764_547_200_000;
+const DAY: i64 = 86_400_000;
+
+/// Rules used by the scenarios.
+pub const RULES: &str = "segments:
+  - id: buyer
+    condition: { event_count: { event_type: _monetization.purchase, within: 30d, min: 1 } }
+    destinations: { line: { audience_name: buyers }, pinpoint: { segment_name: buyers } }
+  - id: two-buys
+    condition: { event_count: { event_type: _monetization.purchase, within: 30d, min: 2 } }
+  - id: emailed
+    condition: { event_count: { event_type: _email.open, within: 30d, min: 1 } }
+    destinations: { line: { audience_name: emailed } }
+";
+
+/// The scenario rules, compiled.
+pub fn rules() -> Rules {
+    Rules::load(RULES, "scenarios.yaml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A purchase event of `user` at `t`.
+pub fn purchase(user: &str, t: i64) -> Value {
+    json!({
+        "event_type": "_monetization.purchase", "event_timestamp": t, "arrival_timestamp": t + 500,
+        "attributes": {"_currency": "JPY"}, "metrics": {"_item_price": 1200.0, "_quantity": 1.0},
+        "endpoint": {"Id": format!("ep-{user}"), "ChannelType": "GCM", "Address": format!("tok-{user}"),
+                     "User": {"UserId": user}}
+    })
+}
+
+/// An email open keyed only by endpoint ID.
+pub fn email_open(endpoint: &str, t: i64) -> Value {
+    json!({"event_type": "_email.open", "event_timestamp": t, "client": {"client_id": endpoint}})
+}
+
+/// Kinesis-style records on one shard, sequence numbers from `first`.
+pub fn records(events: &[Value], shard: &str, first: u64) -> Vec<RawRecord> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| RawRecord {
+            id: RecordId::new(shard, (first + i as u64).to_string()),
+            payload: Payload::Json(e.to_string().into_bytes()),
+            arrival_ms: None,
+        })
+        .collect()
+}
+
+/// Everything observable in a store, for comparisons.
+#[derive(Debug, PartialEq)]
+pub struct Snapshot {
+    /// Users (version included).
+    pub users: BTreeMap<String, UserState>,
+    /// Segment totals.
+    pub counts: BTreeMap<String, SegmentCounts>,
+    /// Members per segment.
+    pub members: BTreeMap<String, Vec<String>>,
+    /// Outbox entries per destination/segment (change IDs excluded).
+    pub pending: Vec<PendingSummary>,
+}
+
+/// Reads a snapshot.
+pub async fn snapshot(store: &dyn StateStore) -> Snapshot {
+    let mut users = BTreeMap::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.scan_users(after.as_deref(), 100).await.expect("scan");
+        let Some(last) = page.last() else { break };
+        after = Some(last.user.clone());
+        for u in page {
+            users.insert(u.user.clone(), u);
+        }
+    }
+    let counts = store.segment_counts().await.expect("counts");
+    let mut members = BTreeMap::new();
+    for seg in counts.keys() {
+        members.insert(seg.clone(), store.list_members(seg, None, 10_000).await.expect("members"));
+    }
+    Snapshot {
+        users,
+        counts,
+        members,
+        pending: store.pending_summary().await.expect("pending"),
+    }
+}
+
+fn batch() -> Vec<RawRecord> {
+    let mut events = Vec::new();
+    for u in 0..6 {
+        events.push(purchase(&format!("u{u}"), NOW - DAY * (u + 1)));
+        if u % 2 == 0 {
+            events.push(purchase(&format!("u{u}"), NOW - 2 * DAY * (u + 1)));
+        }
+    }
+    events.push(json!("not an object"));
+    records(&events, "shardId-000000000001", 100)
+}
+
+/// The same batch delivered twice leaves state, counters and outbox as after once.
+pub async fn redelivery_is_idempotent(store: &dyn StateStore) {
+    let r = rules();
+    let first = process_batch(store, &r, &batch(), NOW, &BatchOptions::default()).await.expect("first");
+    assert_eq!(first.set_aside.len(), 1, "the malformed record is set aside");
+    assert!(first.failed.is_empty(), "{:?}", first.failed);
+    let once = snapshot(store).await;
+    assert_eq!(once.counts["buyer"].members, 6);
+    assert_eq!(once.counts["two-buys"].members, 3);
+    let again = process_batch(store, &r, &batch(), NOW, &BatchOptions::default()).await.expect("again");
+    assert_eq!(again.duplicates, again.decoded, "every record of the redelivery is a duplicate");
+    assert!(again.changes.is_empty());
+    assert_eq!(snapshot(store).await, once, "redelivery changed the store");
+}
+
+/// A store that fails one write (commit, batch record or dead letters) after `fail_at` writes.
+pub struct FailingStore<'a> {
+    inner: &'a dyn StateStore,
+    writes: AtomicUsize,
+    fail_at: usize,
+}
+
+impl<'a> FailingStore<'a> {
+    /// Fails the `fail_at`-th write (0-based), once.
+    pub fn new(inner: &'a dyn StateStore, fail_at: usize) -> Self {
+        FailingStore {
+            inner,
+            writes: AtomicUsize::new(0),
+            fail_at,
+        }
+    }
+
+    fn step(&self) -> StoreResult<()> {
+        if self.writes.fetch_add(1, Ordering::SeqCst) == self.fail_at {
+            return Err(StoreError::Unavailable("injected failure".into()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StateStore for FailingStore<'_> {
+    async fn load_users(&self, keys: &[String]) -> StoreResult<HashMap<String, UserState>> {
+        self.inner.load_users(keys).await
+    }
+    async fn load_links(&self, ids: &[String]) -> StoreResult<HashMap<String, String>> {
+        self.inner.load_links(ids).await
+    }
+    async fn commit_user(&self, commit: &UserCommit) -> StoreResult<()> {
+        self.step()?;
+        self.inner.commit_user(commit).await
+    }
+    async fn user_count(&self) -> StoreResult<u64> {
+        self.inner.user_count().await
+    }
+    async fn segment_counts(&self) -> StoreResult<BTreeMap<String, SegmentCounts>> {
+        self.inner.segment_counts().await
+    }
+    async fn daily_history(&self, s: &str, a: i32, b: i32) -> StoreResult<Vec<DailyCounts>> {
+        self.inner.daily_history(s, a, b).await
+    }
+    async fn list_members(&self, s: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<String>> {
+        self.inner.list_members(s, after, limit).await
+    }
+    async fn pending_summary(&self) -> StoreResult<Vec<PendingSummary>> {
+        self.inner.pending_summary().await
+    }
+    async fn pending(&self, d: &str, s: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
+        self.inner.pending(d, s, limit).await
+    }
+    async fn ack_pending(&self, e: &[OutboxEntry]) -> StoreResult<usize> {
+        self.inner.ack_pending(e).await
+    }
+    async fn append_ledger(&self, e: &LedgerEntry) -> StoreResult<()> {
+        self.inner.append_ledger(e).await
+    }
+    async fn ledger(&self, limit: usize) -> StoreResult<Vec<LedgerEntry>> {
+        self.inner.ledger(limit).await
+    }
+    async fn due_users(&self, now: i64, limit: usize) -> StoreResult<Vec<String>> {
+        self.inner.due_users(now, limit).await
+    }
+    async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserState>> {
+        self.inner.scan_users(after, limit).await
+    }
+    async fn destination_state(&self, d: &str, s: &str) -> StoreResult<Option<Value>> {
+        self.inner.destination_state(d, s).await
+    }
+    async fn put_destination_state(&self, d: &str, s: &str, v: &Value) -> StoreResult<()> {
+        self.inner.put_destination_state(d, s, v).await
+    }
+    async fn record_batch(&self, b: &BatchRecord) -> StoreResult<()> {
+        self.step()?;
+        self.inner.record_batch(b).await
+    }
+    async fn batches(&self, a: i32, b: i32) -> StoreResult<Vec<BatchRecord>> {
+        self.inner.batches(a, b).await
+    }
+    async fn put_dead_letters(&self, l: &[DeadLetter]) -> StoreResult<()> {
+        self.step()?;
+        self.inner.put_dead_letters(l).await
+    }
+}
+
+/// A failure after each write step, then a retry of the batch, converges to the state of an
+/// uninterrupted run. `fresh` makes a new empty store.
+pub async fn crash_then_retry_converges<S, F, Fut>(fresh: F)
+where
+    S: StateStore,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    let r = rules();
+    let clean = fresh().await;
+    process_batch(&clean, &r, &batch(), NOW, &BatchOptions::default()).await.expect("clean run");
+    let expected = snapshot(&clean).await;
+    // 6 user commits + batch record + dead letters.
+    for fail_at in 0..8 {
+        let store = fresh().await;
+        let opts = BatchOptions {
+            concurrency: 1,
+            ..BatchOptions::default()
+        };
+        let failing = FailingStore::new(&store, fail_at);
+        let first = process_batch(&failing, &r, &batch(), NOW, &opts).await;
+        let interrupted = first.is_err() || first.as_ref().is_ok_and(|o| !o.failed.is_empty());
+        assert!(interrupted, "the failure at write {fail_at} must surface");
+        process_batch(&store, &r, &batch(), NOW, &opts).await.expect("retry");
+        let got = snapshot(&store).await;
+        assert_eq!(got.counts, expected.counts, "counters after a crash at write {fail_at}");
+        assert_eq!(got.members, expected.members, "members after a crash at write {fail_at}");
+        assert_eq!(got.pending, expected.pending, "outbox after a crash at write {fail_at}");
+        let states = |s: &Snapshot| s.users.values().map(|u| (u.memberships.clone(), u.aggs.clone())).collect::<Vec<_>>();
+        assert_eq!(states(&got), states(&expected), "user state after a crash at write {fail_at}");
+    }
+}
+
+/// A store whose `load_users` waits until `n` callers have loaded, so concurrent invocations
+/// really read the same version before either commits.
+pub struct BarrierStore<'a> {
+    inner: &'a dyn StateStore,
+    barrier: Arc<tokio::sync::Barrier>,
+    armed: AtomicUsize,
+}
+
+impl<'a> BarrierStore<'a> {
+    /// Holds the first `n` loads until all `n` arrived.
+    pub fn new(inner: &'a dyn StateStore, n: usize) -> Self {
+        BarrierStore {
+            inner,
+            barrier: Arc::new(tokio::sync::Barrier::new(n)),
+            armed: AtomicUsize::new(n),
+        }
+    }
+}
+
+#[async_trait]
+impl StateStore for BarrierStore<'_> {
+    async fn load_users(&self, keys: &[String]) -> StoreResult<HashMap<String, UserState>> {
+        let out = self.inner.load_users(keys).await;
+        let held = self.armed.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        if held {
+            self.barrier.wait().await;
+        }
+        out
+    }
+    async fn load_links(&self, ids: &[String]) -> StoreResult<HashMap<String, String>> {
+        self.inner.load_links(ids).await
+    }
+    async fn commit_user(&self, commit: &UserCommit) -> StoreResult<()> {
+        self.inner.commit_user(commit).await
+    }
+    async fn user_count(&self) -> StoreResult<u64> {
+        self.inner.user_count().await
+    }
+    async fn segment_counts(&self) -> StoreResult<BTreeMap<String, SegmentCounts>> {
+        self.inner.segment_counts().await
+    }
+    async fn daily_history(&self, s: &str, a: i32, b: i32) -> StoreResult<Vec<DailyCounts>> {
+        self.inner.daily_history(s, a, b).await
+    }
+    async fn list_members(&self, s: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<String>> {
+        self.inner.list_members(s, after, limit).await
+    }
+    async fn pending_summary(&self) -> StoreResult<Vec<PendingSummary>> {
+        self.inner.pending_summary().await
+    }
+    async fn pending(&self, d: &str, s: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
+        self.inner.pending(d, s, limit).await
+    }
+    async fn ack_pending(&self, e: &[OutboxEntry]) -> StoreResult<usize> {
+        self.inner.ack_pending(e).await
+    }
+    async fn append_ledger(&self, e: &LedgerEntry) -> StoreResult<()> {
+        self.inner.append_ledger(e).await
+    }
+    async fn ledger(&self, limit: usize) -> StoreResult<Vec<LedgerEntry>> {
+        self.inner.ledger(limit).await
+    }
+    async fn due_users(&self, now: i64, limit: usize) -> StoreResult<Vec<String>> {
+        self.inner.due_users(now, limit).await
+    }
+    async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserState>> {
+        self.inner.scan_users(after, limit).await
+    }
+    async fn destination_state(&self, d: &str, s: &str) -> StoreResult<Option<Value>> {
+        self.inner.destination_state(d, s).await
+    }
+    async fn put_destination_state(&self, d: &str, s: &str, v: &Value) -> StoreResult<()> {
+        self.inner.put_destination_state(d, s, v).await
+    }
+    async fn record_batch(&self, b: &BatchRecord) -> StoreResult<()> {
+        self.inner.record_batch(b).await
+    }
+    async fn batches(&self, a: i32, b: i32) -> StoreResult<Vec<BatchRecord>> {
+        self.inner.batches(a, b).await
+    }
+    async fn put_dead_letters(&self, l: &[DeadLetter]) -> StoreResult<()> {
+        self.inner.put_dead_letters(l).await
+    }
+}
+
+/// Two invocations applying different events of the same user at once: both applied.
+pub async fn concurrent_invocations_lose_nothing(store: &dyn StateStore) {
+    let r = rules();
+    let barrier = BarrierStore::new(store, 2);
+    let a = records(&[purchase("cc", NOW - DAY)], "shardId-000000000007", 1);
+    let b = records(&[purchase("cc", NOW - 2 * DAY)], "shardId-000000000008", 1);
+    let opts = BatchOptions::default();
+    let (ra, rb) = tokio::join!(
+        process_batch(&barrier, &r, &a, NOW, &opts),
+        process_batch(&barrier, &r, &b, NOW, &opts)
+    );
+    let (ra, rb) = (ra.expect("a"), rb.expect("b"));
+    assert!(ra.failed.is_empty() && rb.failed.is_empty(), "{:?} {:?}", ra.failed, rb.failed);
+    let user = store.load_users(&["cc".to_string()]).await.expect("load").remove("cc").expect("user saved");
+    assert_eq!(user.version, 2, "two commits, one after a conflict and reload");
+    assert!(user.memberships.contains_key("two-buys"), "both purchases counted: {user:?}");
+    assert_eq!(store.segment_counts().await.expect("counts")["buyer"].members, 1, "entered once");
+}
+
+/// An email event keyed by endpoint ID counts for the user once an app event links them;
+/// state kept under the endpoint before the link is folded into the user.
+pub async fn identity_links_and_folding(store: &dyn StateStore) {
+    let r = rules();
+    // Before the link: the email open is kept under the endpoint ID.
+    let early = records(&[email_open("ep-id1", NOW - DAY)], "shardId-000000000009", 1);
+    process_batch(store, &r, &early, NOW, &BatchOptions::default()).await.expect("early");
+    assert_eq!(store.list_members("emailed", None, 10).await.expect("m"), vec!["ep-id1".to_string()]);
+    // The app event reveals the owner: the endpoint's state folds into the user.
+    let link = records(&[purchase("id1", NOW - DAY)], "shardId-000000000009", 2);
+    process_batch(store, &r, &link, NOW, &BatchOptions::default()).await.expect("link");
+    assert_eq!(store.list_members("emailed", None, 10).await.expect("m"), vec!["id1".to_string()]);
+    assert_eq!(store.segment_counts().await.expect("c")["emailed"].members, 1);
+    assert!(store.load_users(&["ep-id1".to_string()]).await.expect("l").is_empty(), "folded away");
+    // Later email events go to the user.
+    let later = records(&[email_open("ep-id1", NOW - 1000)], "shardId-000000000009", 3);
+    process_batch(store, &r, &later, NOW, &BatchOptions::default()).await.expect("later");
+    let user = store.load_users(&["id1".to_string()]).await.expect("l").remove("id1").expect("user");
+    assert_eq!(user.last_seen.get("_email.open"), Some(&(NOW - 1000)));
+}
+
+/// The sweep exits users exactly when their window ends, not before.
+pub async fn sweep_exits_on_time(store: &dyn StateStore) {
+    let r = rules();
+    let recs = records(&[purchase("sw", NOW - DAY)], "shardId-000000000010", 1);
+    process_batch(store, &r, &recs, NOW, &BatchOptions::default()).await.expect("batch");
+    let flip = store.load_users(&["sw".to_string()]).await.expect("l")["sw"].next_flip_at.expect("flip time");
+    let early = sweep(store, &r, flip - 1, 100).await.expect("early sweep");
+    assert!(early.changes.iter().all(|c| c.user != "sw"), "nothing before the flip");
+    let on_time = sweep(store, &r, flip, 100).await.expect("sweep");
+    let exits: Vec<_> = on_time.changes.iter().filter(|c| c.user == "sw").map(|c| c.segment.as_str()).collect();
+    assert_eq!(exits, vec!["buyer"]);
+    let pending = store.pending("line", "buyer", 100).await.expect("p");
+    assert!(pending.iter().any(|e| e.user == "sw" && e.op == audience_core::ChangeKind::Exited), "exit queued for LINE");
+}

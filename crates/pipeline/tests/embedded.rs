@@ -1,0 +1,33 @@
+//! The delivery scenarios against the embedded store.
+
+use audience_pipeline::scenarios;
+use audience_store::EmbeddedStore;
+
+fn store() -> EmbeddedStore {
+    EmbeddedStore::in_memory().unwrap()
+}
+
+#[tokio::test]
+async fn redelivery_is_idempotent() {
+    scenarios::redelivery_is_idempotent(&store()).await;
+}
+
+#[tokio::test]
+async fn crash_then_retry_converges() {
+    scenarios::crash_then_retry_converges(|| async { store() }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_invocations_lose_nothing() {
+    scenarios::concurrent_invocations_lose_nothing(&store()).await;
+}
+
+#[tokio::test]
+async fn identity_links_and_folding() {
+    scenarios::identity_links_and_folding(&store()).await;
+}
+
+#[tokio::test]
+async fn sweep_exits_on_time() {
+    scenarios::sweep_exits_on_time(&store()).await;
+}
