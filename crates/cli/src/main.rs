@@ -1,1 +1,116 @@
-fn main() {}
+//! `audience-stream`: the command-line tool. Replay fixture files through the pipeline,
+//! inspect segments, explain a user, run the sweep, check and diff rules, generate fixtures,
+//! create the DynamoDB table. This file is only the command-line definition and dispatch;
+//! each command lives in `commands/`.
+
+mod commands;
+mod generate;
+mod input;
+mod open;
+mod timeparse;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Real-time user segmentation from Pinpoint-shaped events, synced to LINE audiences and
+/// Pinpoint segments.
+///
+/// Quick start: `audience-stream replay fixtures/events.jsonl` replays the shipped fixtures
+/// into the embedded store (.audience-stream/state) and prints segment sizes and the planned
+/// LINE and Pinpoint requests.
+#[derive(Parser)]
+#[command(name = "audience-stream", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the state lives.
+#[derive(clap::Args, Clone)]
+pub struct StoreArgs {
+    /// State store: `embedded:PATH` (SQLite file) or `dynamodb:TABLE` (endpoint and
+    /// credentials from the AWS SDK's standard configuration, e.g. AWS_ENDPOINT_URL).
+    #[arg(long, env = "AUDIENCE_STREAM_STORE", default_value = "embedded:.audience-stream/state")]
+    pub store: String,
+}
+
+/// The rules file.
+#[derive(clap::Args, Clone)]
+pub struct RulesArgs {
+    /// Segment rules (YAML; see docs/rules.md).
+    #[arg(long, env = "AUDIENCE_STREAM_RULES", default_value = "fixtures/segments.yaml")]
+    pub rules: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Feed fixture files through the same pipeline as the consumer Lambda.
+    ///
+    /// FILES may be Lambda Kinesis events ({"Records":[...]}), JSON Lines of raw Pinpoint
+    /// events, or JSON Lines of user-attribute rows ({"id":"123","pref":"兵庫県"}); the format
+    /// is detected per file. Records are applied in batches of up to 10,000, as the Lambda
+    /// receives them. Time: `now` defaults to the NEWEST EVENT TIME in the input, so windowed
+    /// segments ("purchased within 30 days") mean the same as they did live; --now overrides.
+    ///
+    /// Example: audience-stream replay --out out fixtures/kinesis-batch-1.json fixtures/kinesis-batch-2.json
+    Replay(commands::replay::ReplayArgs),
+    /// Segment sizes, enters/exits, pending sync work and daily history.
+    ///
+    /// Example: audience-stream stats --json
+    Stats(commands::stats::StatsArgs),
+    /// Why a user is or is not in each segment.
+    ///
+    /// Example: audience-stream explain user-0001 --segment recent-buyers
+    Explain(commands::explain::ExplainArgs),
+    /// Re-evaluate users whose next time-based flip has passed and report the changes.
+    ///
+    /// Example: audience-stream sweep --now 2026-01-01T00:00:00Z
+    Sweep(commands::sweep::SweepArgs),
+    /// Check a rules file, or diff two over the stored users.
+    #[command(subcommand)]
+    Rules(commands::rules::RulesCommand),
+    /// Generate realistic fixture events (deterministic for a seed).
+    ///
+    /// Example: audience-stream gen --events 100000 --users 5000 --out /tmp/big.jsonl
+    Gen(commands::gen::GenArgs),
+    /// Manage the DynamoDB table.
+    #[command(subcommand)]
+    Table(commands::table::TableCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AUDIENCE_STREAM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Replay(a) => commands::replay::run(a).await,
+            Command::Stats(a) => commands::stats::run(a).await,
+            Command::Explain(a) => commands::explain::run(a).await,
+            Command::Sweep(a) => commands::sweep::run(a).await,
+            Command::Rules(c) => commands::rules::run(c).await,
+            Command::Gen(a) => commands::gen::run(a),
+            Command::Table(c) => commands::table::run(c).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! One module per subcommand.
+
+pub mod explain;
+pub mod gen;
+pub mod replay;
+pub mod replay_outbox;
+pub mod report;
+pub mod rules;
+pub mod stats;
+pub mod sweep;
+pub mod table;

@@ -1,0 +1,96 @@
+//! `stats`: segment sizes and totals, pending sync work and daily history.
+
+use crate::commands::report::{self, SegmentLine};
+use crate::open::open_store;
+use crate::StoreArgs;
+use anyhow::Result;
+use audience_core::time::{day_of, format_day};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Arguments of `stats`.
+#[derive(clap::Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Days of daily history to show, ending at the newest day with a change.
+    #[arg(long, default_value_t = 14)]
+    days: u32,
+}
+
+#[derive(Serialize)]
+struct DayLine {
+    day: String,
+    entered: u64,
+    exited: u64,
+}
+
+#[derive(Serialize)]
+struct Stats {
+    users: u64,
+    segments: BTreeMap<String, SegmentLine>,
+    pending: report::PendingMap,
+    history: BTreeMap<String, Vec<DayLine>>,
+}
+
+/// Runs `stats`.
+pub async fn run(args: StatsArgs) -> Result<()> {
+    let store = open_store(&args.store.store).await?;
+    let counts = store.segment_counts().await?;
+    let segments: BTreeMap<String, SegmentLine> = counts
+        .iter()
+        .map(|(id, c)| {
+            (
+                id.clone(),
+                SegmentLine {
+                    members: c.members,
+                    entered: c.entered,
+                    exited: c.exited,
+                },
+            )
+        })
+        .collect();
+    let today = day_of(crate::timeparse::wall_clock());
+    let mut history = BTreeMap::new();
+    for id in counts.keys() {
+        let rows = store.daily_history(id, 0, today + 366).await?;
+        let last = rows.last().map_or(today, |r| r.day);
+        let first = last - args.days as i32 + 1;
+        history.insert(
+            id.clone(),
+            rows.into_iter()
+                .filter(|r| r.day >= first)
+                .map(|r| DayLine {
+                    day: format_day(r.day),
+                    entered: r.entered,
+                    exited: r.exited,
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    let stats = Stats {
+        users: store.user_count().await?,
+        segments,
+        pending: report::pending(store.as_ref()).await?,
+        history,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+        return Ok(());
+    }
+    println!("users in store: {}\n", stats.users);
+    report::print_segments(&stats.segments, &stats.pending);
+    for (id, days) in &stats.history {
+        if days.is_empty() {
+            continue;
+        }
+        println!("\n{id}: day entered exited");
+        for d in days {
+            println!("  {} {:>7} {:>6}", d.day, d.entered, d.exited);
+        }
+    }
+    Ok(())
+}

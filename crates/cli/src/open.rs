@@ -1,0 +1,21 @@
+//! Opening the store named by a store URL, and loading the rules file.
+
+use anyhow::{Context, Result};
+use audience_core::Rules;
+use audience_store::{EmbeddedStore, StateStore, StoreUrl};
+use std::path::Path;
+
+/// Opens the store behind `url` (`embedded:PATH` or `dynamodb:TABLE`).
+pub async fn open_store(url: &str) -> Result<Box<dyn StateStore>> {
+    let parsed: StoreUrl = url.parse().map_err(anyhow::Error::msg)?;
+    Ok(match parsed {
+        StoreUrl::Embedded(path) => Box::new(EmbeddedStore::open(&path)?),
+        StoreUrl::DynamoDb(table) => Box::new(audience_store_dynamodb::DynamoStore::from_env(table).await),
+    })
+}
+
+/// Reads and validates a rules file; errors name `file:line:column`.
+pub fn load_rules(path: &Path) -> Result<Rules> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read rules file {}", path.display()))?;
+    Ok(Rules::load(&text, &path.display().to_string())?)
+}
