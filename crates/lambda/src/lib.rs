@@ -1,1 +1,9 @@
-//! Placeholder; see the crate's issue.
+//! The Lambda functions' shared shell: configuration from the environment, JSON logging, and
+//! the handlers (kept small and testable with fixture JSON, in the style of
+//! aws-lambda-rust-runtime's examples). The binaries in `src/bin/` only wire a handler to
+//! `lambda_runtime::run(service_fn(...))`.
+
+pub mod consumer;
+pub mod env;
+
+pub use env::{init_tracing, Shared};

@@ -1,0 +1,56 @@
+//! The Kinesis consumer: decode → group by user → apply → store, answering with a partial
+//! batch response.
+//!
+//! The envelope is read with `data` as a string (not `aws_lambda_events`' `Base64Data`), so
+//! one record that is not Base64 is set aside instead of failing the whole invocation.
+//! Malformed records are set aside (logged with reason, counted, kept as dead letters) and
+//! never reported as failures: reporting them would stall the shard until they expire. Only
+//! records of users whose commit failed are reported, so Lambda redelivers from there.
+
+use crate::env::Shared;
+use audience_core::{KinesisEnvelope, Millis};
+use audience_pipeline::{process_batch, BatchOptions};
+use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Handles one invocation at `now` (the wall clock in production).
+pub async fn handle(shared: &Shared, event: KinesisEnvelope, now: Millis) -> Result<KinesisEventResponse, audience_store::StoreError> {
+    let started = Instant::now();
+    let records = event.to_raw();
+    let outcome = process_batch(shared.store.as_ref(), &shared.rules, &records, now, &BatchOptions::default()).await?;
+    let mut reasons: BTreeMap<&str, u64> = BTreeMap::new();
+    for e in &outcome.set_aside {
+        *reasons.entry(e.kind.reason()).or_default() += 1;
+        // The record ID and reason only: attribute values may be personal data.
+        tracing::warn!(record = %e.record, reason = e.kind.reason(), "record set aside");
+    }
+    let entered = outcome.changes.iter().filter(|c| c.kind == audience_core::ChangeKind::Entered).count();
+    tracing::info!(
+        records = outcome.records,
+        decoded = outcome.decoded,
+        duplicates = outcome.duplicates,
+        set_aside = outcome.set_aside.len(),
+        set_aside_reasons = ?reasons,
+        failed = outcome.failed.len(),
+        users_written = outcome.users_written,
+        entered,
+        exited = outcome.changes.len() - entered,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "batch processed"
+    );
+    // Only sequence numbers that are in this batch, each once.
+    let mut failed: Vec<String> = outcome.failed.iter().map(|(id, _)| id.seq.clone()).collect();
+    failed.sort_by(|a, b| audience_core::record::compare_seq(a, b));
+    failed.dedup();
+    let mut response = KinesisEventResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|seq| {
+            let mut f = KinesisBatchItemFailure::default();
+            f.item_identifier = Some(seq);
+            f
+        })
+        .collect();
+    Ok(response)
+}

@@ -1,0 +1,208 @@
+//! Request helpers shared by the store: paged queries, BatchGetItem in chunks of 100 with
+//! `UnprocessedKeys` retried, BatchWriteItem in chunks of 25 with `UnprocessedItems` retried,
+//! and a bounded backoff. Every request asks for its consumed capacity and is counted.
+
+use crate::errors::sdk_error;
+use crate::keys::{PK, SK};
+use crate::metrics::Access;
+use crate::DynamoStore;
+use audience_store::{StoreError, StoreResult};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnConsumedCapacity, WriteRequest,
+};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+/// One item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// BatchGetItem's limit.
+pub const BATCH_GET_MAX: usize = 100;
+/// BatchWriteItem's limit.
+pub const BATCH_WRITE_MAX: usize = 25;
+/// Attempts for unprocessed keys/items before giving up as `Unavailable`.
+pub const UNPROCESSED_ATTEMPTS: u32 = 10;
+
+/// Exponential backoff with a cap: 25 ms, 50 ms, … up to 1.6 s, plus up to 25% jitter.
+pub async fn backoff(attempt: u32) {
+    let base = 25u64 << attempt.min(6);
+    let jitter = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0))
+        % (base / 4 + 1);
+    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+}
+
+impl DynamoStore {
+    /// Runs a query page after page until `limit` items (or all of them when `None`).
+    /// `build` makes the request without paging parameters.
+    pub(crate) async fn query_items(
+        &self,
+        what: &str,
+        limit: Option<usize>,
+        build: impl Fn() -> QueryFluentBuilder,
+    ) -> StoreResult<Vec<Item>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut req = build()
+                .table_name(&self.table)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .set_exclusive_start_key(start.take());
+            if let Some(limit) = limit {
+                let remaining = limit.saturating_sub(out.len());
+                if remaining == 0 {
+                    break;
+                }
+                req = req.limit(i32::try_from(remaining).unwrap_or(i32::MAX));
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| sdk_error(what, &self.table, e))?;
+            self.metrics.record(Access::Read, resp.consumed_capacity());
+            out.extend(resp.items().iter().cloned());
+            match resp.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        if let Some(limit) = limit {
+            out.truncate(limit);
+        }
+        Ok(out)
+    }
+
+    /// Gets many items by key (duplicates removed), 100 per request, retrying unprocessed
+    /// keys with backoff. Missing items are simply absent from the result.
+    pub(crate) async fn batch_get(
+        &self,
+        what: &str,
+        keys: Vec<Item>,
+        projection: Option<(&str, HashMap<String, String>)>,
+        consistent: bool,
+    ) -> StoreResult<Vec<Item>> {
+        let mut seen = HashSet::new();
+        let keys: Vec<Item> = keys
+            .into_iter()
+            .filter(|k| {
+                seen.insert((
+                    k.get(PK).cloned().map(fmt_attr),
+                    k.get(SK).cloned().map(fmt_attr),
+                ))
+            })
+            .collect();
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut pending =
+                Some(self.keys_and_attributes(what, chunk.to_vec(), &projection, consistent)?);
+            let mut attempt = 0;
+            while let Some(request) = pending.take() {
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(what, &self.table, e))?;
+                self.metrics.record(Access::Read, resp.consumed_capacity());
+                if let Some(items) = resp.responses().and_then(|r| r.get(&self.table)) {
+                    out.extend(items.iter().cloned());
+                }
+                let unprocessed = resp
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .filter(|k| !k.keys().is_empty())
+                    .cloned();
+                if let Some(rest) = unprocessed {
+                    attempt += 1;
+                    if attempt >= UNPROCESSED_ATTEMPTS {
+                        return Err(StoreError::Unavailable(format!(
+                            "DynamoDB {what} on table `{}`: {} keys still unprocessed after {attempt} attempts",
+                            self.table,
+                            rest.keys().len()
+                        )));
+                    }
+                    backoff(attempt).await;
+                    pending = Some(rest);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn keys_and_attributes(
+        &self,
+        what: &str,
+        keys: Vec<Item>,
+        projection: &Option<(&str, HashMap<String, String>)>,
+        consistent: bool,
+    ) -> StoreResult<KeysAndAttributes> {
+        let mut b = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(consistent);
+        if let Some((expr, names)) = projection {
+            b = b
+                .projection_expression(*expr)
+                .set_expression_attribute_names(Some(names.clone()));
+        }
+        b.build()
+            .map_err(|e| StoreError::Other(format!("cannot build DynamoDB {what} request: {e}")))
+    }
+
+    /// Writes many requests, 25 per call, retrying unprocessed items with backoff.
+    pub(crate) async fn batch_write(
+        &self,
+        what: &str,
+        requests: Vec<WriteRequest>,
+    ) -> StoreResult<()> {
+        for chunk in requests.chunks(BATCH_WRITE_MAX) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let resp = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(what, &self.table, e))?;
+                self.metrics.record(Access::Write, resp.consumed_capacity());
+                if let Some(rest) = resp.unprocessed_items().and_then(|u| u.get(&self.table)) {
+                    if !rest.is_empty() {
+                        attempt += 1;
+                        if attempt >= UNPROCESSED_ATTEMPTS {
+                            return Err(StoreError::Unavailable(format!(
+                                "DynamoDB {what} on table `{}`: {} items still unprocessed after {attempt} attempts",
+                                self.table,
+                                rest.len()
+                            )));
+                        }
+                        backoff(attempt).await;
+                        pending = rest.clone();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fmt_attr(v: AttributeValue) -> String {
+    match v {
+        AttributeValue::S(s) => s,
+        other => format!("{other:?}"),
+    }
+}
+
+/// Expression attribute names from `(placeholder, name)` pairs.
+pub fn names<const N: usize>(pairs: [(&str, &str); N]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

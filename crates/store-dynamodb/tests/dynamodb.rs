@@ -1,0 +1,348 @@
+//! The DynamoDB store against DynamoDB Local (started through `local::DynamoDbLocal`, which
+//! installs it with npm and needs Java 17+): the shared conformance suite, optimistic
+//! concurrency, BatchGetItem paging, the per-commit action limit, and capacity accounting.
+//! One DynamoDB Local serves the whole binary; each test uses its own table.
+
+use audience_core::{Cause, ChangeKind, MembershipChange, UserState};
+use audience_store::{OutboxEntry, StateStore, StoreError, UserCommit};
+use audience_store_dynamodb::local::DynamoDbLocal;
+use audience_store_dynamodb::DynamoStore;
+use std::sync::Arc;
+
+const T0: i64 = 1_764_547_200_000;
+
+async fn store(table: &str) -> (Arc<DynamoDbLocal>, DynamoStore) {
+    let local = match DynamoDbLocal::shared().await {
+        Ok(local) => local,
+        Err(e) => panic!(
+            "DynamoDB Local could not start: {e}\n\
+             It needs npm (apt-get install npm) and Java 17+ (apt-get install default-jre-headless)."
+        ),
+    };
+    let store = local.store(table).await;
+    (local, store)
+}
+
+fn commit(
+    user: &str,
+    expected: u64,
+    segments: &[&str],
+    kind: ChangeKind,
+    batch: &str,
+) -> UserCommit {
+    let mut state = UserState::new(user);
+    state.version = expected + 1;
+    for seg in segments {
+        if kind == ChangeKind::Entered {
+            state.memberships.insert(seg.to_string(), T0);
+        }
+    }
+    UserCommit {
+        state,
+        expected_version: expected,
+        changes: segments
+            .iter()
+            .map(|seg| MembershipChange {
+                segment: seg.to_string(),
+                user: user.to_string(),
+                kind,
+                at: T0,
+                cause: Cause::Event("test".into()),
+            })
+            .collect(),
+        outbox: segments
+            .iter()
+            .map(|seg| OutboxEntry {
+                destination: "line".into(),
+                segment: seg.to_string(),
+                user: user.to_string(),
+                op: kind,
+                at: T0,
+                change_id: format!("{batch}:{user}"),
+            })
+            .collect(),
+        links: Vec::new(),
+        absorbed: None,
+        batch_id: batch.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn dynamodb_store_conforms() {
+    let (_local, store) = store("conformance").await;
+    audience_store::conformance::run(&store).await;
+    let m = store.metrics();
+    assert!(m.requests > 20, "requests are counted: {m:?}");
+    assert!(
+        m.transactions > 5,
+        "commits with changes are transactions: {m:?}"
+    );
+}
+
+#[tokio::test]
+async fn creating_the_table_twice_is_fine() {
+    let (local, _store) = store("twice").await;
+    audience_store_dynamodb::create_table(&local.client(), "twice")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn two_writers_from_one_version_exactly_one_conflicts() {
+    let (_local, store) = store("concurrency").await;
+    for round in 0..5 {
+        let user = format!("race-{round}");
+        store
+            .commit_user(&commit(&user, 0, &[], ChangeKind::Entered, "b0"))
+            .await
+            .unwrap();
+        // Round 0..2: transactions (with changes); 3..4: single conditional puts.
+        let segments: &[&str] = if round < 3 { &["r-seg"] } else { &[] };
+        let a = commit(&user, 1, segments, ChangeKind::Entered, "ba");
+        let b = commit(&user, 1, segments, ChangeKind::Entered, "bb");
+        let (sa, sb) = (store.clone(), store.clone());
+        let ta = tokio::spawn(async move { sa.commit_user(&a).await });
+        let tb = tokio::spawn(async move { sb.commit_user(&b).await });
+        let results = [ta.await.unwrap(), tb.await.unwrap()];
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        let conflicts = results
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::VersionConflict { user: u }) if *u == user))
+            .count();
+        assert_eq!((ok, conflicts), (1, 1), "round {round}: {results:?}");
+        assert_eq!(
+            store.load_users(&[user.clone()]).await.unwrap()[&user].version,
+            2
+        );
+    }
+    let counts = store.segment_counts().await.unwrap()["r-seg"];
+    assert_eq!(
+        counts.entered, 3,
+        "only the winning commits count: {counts:?}"
+    );
+    assert_eq!(counts.members, 3);
+}
+
+#[tokio::test]
+async fn load_users_pages_beyond_one_hundred_keys() {
+    let (_local, store) = store("batchget").await;
+    let users: Vec<String> = (0..250).map(|i| format!("bg-{i:03}")).collect();
+    futures::future::try_join_all(
+        users
+            .iter()
+            .map(|u| commit(u, 0, &[], ChangeKind::Entered, "load"))
+            .map(|c| {
+                let store = store.clone();
+                async move { store.commit_user(&c).await }
+            }),
+    )
+    .await
+    .unwrap();
+    let mut wanted = users.clone();
+    wanted.extend([
+        "missing-1".to_string(),
+        "bg-007".to_string(),
+        "missing-2".to_string(),
+    ]);
+    let before = store.metrics();
+    let loaded = store.load_users(&wanted).await.unwrap();
+    assert_eq!(
+        loaded.len(),
+        250,
+        "every stored user once, duplicates and missing keys dropped"
+    );
+    assert!(users
+        .iter()
+        .all(|u| loaded[u].user == *u && loaded[u].version == 1));
+    let spent = store.metrics().since(&before);
+    assert!(
+        spent.requests >= 3,
+        "250 keys need at least 3 BatchGetItem calls: {spent:?}"
+    );
+    assert_eq!(store.user_count().await.unwrap(), 250);
+}
+
+#[tokio::test]
+async fn a_user_entering_many_segments() {
+    let (_local, store) = store("many").await;
+    // 30 segments × (membership + counter delta + outbox) + user + user count = 92 actions.
+    let segments: Vec<String> = (0..30).map(|i| format!("seg-{i:02}")).collect();
+    let refs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    store
+        .commit_user(&commit("many", 0, &refs, ChangeKind::Entered, "m1"))
+        .await
+        .unwrap();
+    let counts = store.segment_counts().await.unwrap();
+    for seg in &segments {
+        assert_eq!(counts[seg].members, 1, "{seg}: {counts:?}");
+        assert_eq!(
+            store.list_members(seg, None, 10).await.unwrap(),
+            vec!["many".to_string()]
+        );
+        assert_eq!(store.pending("line", seg, 10).await.unwrap().len(), 1);
+    }
+    assert_eq!(store.pending_summary().await.unwrap().len(), 30);
+    // And all of them again on exit.
+    store
+        .commit_user(&commit("many", 1, &refs, ChangeKind::Exited, "m2"))
+        .await
+        .unwrap();
+    let counts = store.segment_counts().await.unwrap();
+    assert!(segments
+        .iter()
+        .all(|s| counts[s].members == 0 && counts[s].exited == 1));
+
+    // 40 segments do not fit one transaction: a clear error, and nothing is written.
+    let segments: Vec<String> = (0..40).map(|i| format!("big-{i:02}")).collect();
+    let refs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match store
+        .commit_user(&commit("too-many", 0, &refs, ChangeKind::Entered, "m3"))
+        .await
+    {
+        Err(StoreError::Other(msg)) => {
+            assert!(msg.contains("too-many") && msg.contains("122"), "{msg}")
+        }
+        other => panic!("expected a clear error for 122 actions, got {other:?}"),
+    }
+    assert!(store
+        .load_users(&["too-many".into()])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(!store.segment_counts().await.unwrap().contains_key("big-00"));
+}
+
+#[tokio::test]
+async fn users_of_one_batch_commit_concurrently_and_counters_add_up() {
+    // Many users of one batch share counter delta items (16 buckets per segment and day):
+    // transaction conflicts are retried, and every change is counted exactly once.
+    let (_local, store) = store("sharedbatch").await;
+    let users: Vec<String> = (0..64).map(|i| format!("sb-{i:02}")).collect();
+    futures::future::try_join_all(
+        users
+            .iter()
+            .map(|u| commit(u, 0, &["hot"], ChangeKind::Entered, "one-batch"))
+            .map(|c| {
+                let store = store.clone();
+                async move { store.commit_user(&c).await }
+            }),
+    )
+    .await
+    .unwrap();
+    let counts = store.segment_counts().await.unwrap()["hot"];
+    assert_eq!((counts.members, counts.entered), (64, 64));
+    let day = audience_core::time::day_of(T0);
+    let history = store.daily_history("hot", day, day).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].entered, 64);
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list_members("hot", after.as_deref(), 10)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().cloned();
+        all.extend(page);
+    }
+    assert_eq!(all, users, "members page in key order");
+}
+
+#[tokio::test]
+async fn consumed_capacity_is_accounted() {
+    // DynamoDB Local reports capacity, but not AWS's exact figures (it does not double
+    // transactional writes): docs/dynamodb.md computes the real cost from the billing rules.
+    // Here: every request is counted and its reported units are summed.
+    let (_local, store) = store("capacity").await;
+    let before = store.metrics();
+    store
+        .commit_user(&commit("cap", 0, &[], ChangeKind::Entered, "c1"))
+        .await
+        .unwrap();
+    let first = store.metrics().since(&before);
+    assert_eq!(
+        (first.requests, first.transactions),
+        (1, 1),
+        "new user + user count: {first:?}"
+    );
+    assert!(first.write_units >= 2.0, "{first:?}");
+    let before = store.metrics();
+    let mut again = commit("cap", 1, &[], ChangeKind::Entered, "c2");
+    again.state.version = 2;
+    store.commit_user(&again).await.unwrap();
+    let put_only = store.metrics().since(&before);
+    assert_eq!(
+        (put_only.requests, put_only.transactions),
+        (1, 0),
+        "a user-only update is one PutItem"
+    );
+    assert_eq!(put_only.write_units, 1.0, "{put_only:?}");
+    let before = store.metrics();
+    store.load_users(&["cap".into()]).await.unwrap();
+    let read = store.metrics().since(&before);
+    assert!(read.read_units > 0.0 && read.write_units == 0.0, "{read:?}");
+}
+
+#[tokio::test]
+async fn absorbing_an_identity_drops_its_pending_work_and_checks_its_version() {
+    let (_local, store) = store("absorb").await;
+    store
+        .commit_user(&commit(
+            "ep-y",
+            0,
+            &["ab-seg", "ab-other"],
+            ChangeKind::Entered,
+            "a1",
+        ))
+        .await
+        .unwrap();
+    let mut c = commit("owner", 0, &["ab-seg"], ChangeKind::Entered, "a2");
+    c.changes.push(MembershipChange {
+        segment: "ab-seg".into(),
+        user: "ep-y".into(),
+        kind: ChangeKind::Exited,
+        at: T0,
+        cause: Cause::Event("test".into()),
+    });
+    c.absorbed = Some(audience_store::AbsorbedIdentity {
+        key: "ep-y".into(),
+        version: 7,
+    });
+    match store.commit_user(&c).await {
+        Err(StoreError::VersionConflict { user }) => assert_eq!(user, "ep-y"),
+        other => panic!("a stale absorbed version must conflict, got {other:?}"),
+    }
+    assert!(
+        store
+            .load_users(&["owner".into()])
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing written"
+    );
+    c.absorbed = Some(audience_store::AbsorbedIdentity {
+        key: "ep-y".into(),
+        version: 1,
+    });
+    store.commit_user(&c).await.unwrap();
+    let pending = store.pending("line", "ab-seg", 10).await.unwrap();
+    let users: Vec<&str> = pending.iter().map(|e| e.user.as_str()).collect();
+    assert_eq!(
+        users,
+        vec!["owner"],
+        "the absorbed identity's pending entries are gone"
+    );
+    assert!(store
+        .pending("line", "ab-other", 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.list_members("ab-seg", None, 10).await.unwrap(),
+        vec!["owner".to_string()]
+    );
+    assert_eq!(store.user_count().await.unwrap(), 1);
+}
