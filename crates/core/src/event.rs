@@ -3,7 +3,9 @@
 //! Only the fields the system reads are typed; every other field is ignored, so a new field
 //! from AWS is never an error. Maps that are `null` are read as empty.
 
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 /// A string → list-of-strings map, as Pinpoint endpoint and user attributes are.
@@ -119,12 +121,12 @@ pub struct Endpoint {
     /// Endpoint metrics.
     #[serde(default, deserialize_with = "null_default")]
     pub metrics: BTreeMap<String, f64>,
-    /// Demographic data (kept opaque).
+    /// Demographic data, kept as raw JSON (not parsed: nothing decides on it).
     #[serde(default)]
-    pub demographic: Option<serde_json::Value>,
-    /// Location data (kept opaque).
+    pub demographic: Option<RawJson>,
+    /// Location data, kept as raw JSON.
     #[serde(default)]
-    pub location: Option<serde_json::Value>,
+    pub location: Option<RawJson>,
 }
 
 /// `endpoint.User`.
@@ -137,6 +139,17 @@ pub struct EndpointUser {
     /// User attributes.
     #[serde(default, deserialize_with = "null_default")]
     pub user_attributes: ListMap,
+}
+
+/// A JSON value kept as its text, unparsed (cheap to decode; compared by text).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct RawJson(pub Box<RawValue>);
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
 }
 
 /// What kind of event this is, for the decisions that depend on it.
@@ -193,31 +206,69 @@ where
 }
 
 /// A map whose values may be strings, numbers or booleans (kept as text); `null` values are
-/// dropped. Objects or arrays as values are a type error.
+/// dropped; `null` for the whole map is empty. Objects or arrays as values are a type error.
 fn scalar_map<'de, D>(d: D) -> Result<BTreeMap<String, String>, D::Error>
 where
     D: Deserializer<'de>,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Scalar {
-        S(String),
-        N(serde_json::Number),
-        B(bool),
+    struct MapVisitor;
+    impl<'de> Visitor<'de> for MapVisitor {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map of strings, numbers or booleans")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_map(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if let Some(ScalarText(text)) = map.next_value::<Option<ScalarText>>()? {
+                    out.insert(key, text);
+                }
+            }
+            Ok(out)
+        }
     }
-    let raw = Option::<BTreeMap<String, Option<Scalar>>>::deserialize(d)?;
-    Ok(raw
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(k, v)| {
-            v.map(|v| {
-                let text = match v {
-                    Scalar::S(s) => s,
-                    Scalar::N(n) => n.to_string(),
-                    Scalar::B(b) => b.to_string(),
-                };
-                (k, text)
-            })
-        })
-        .collect())
+    d.deserialize_option(MapVisitor)
+}
+
+/// A string, number or boolean, as text.
+struct ScalarText(String);
+
+impl<'de> Deserialize<'de> for ScalarText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ScalarText;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<ScalarText, E> {
+                Ok(ScalarText(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

@@ -205,8 +205,10 @@ pub fn plan_line(input: &LinePlanInput<'_>, policy: &RotationPolicy, file_thresh
     let current = input.bound_audience_id.or(state.audience_id);
     let Some(audience_id) = current else {
         // First use: create, with the first ≤ 10,000 IDs (or all of them by file).
+        // The name is numbered by generation, so an audience that had to be re-created (it
+        // expired or was deleted at LINE) never reuses the name of one that may still exist.
         let name = input.audience_name.unwrap_or(input.segment);
-        let description = audience_description(name, 1);
+        let description = audience_description(name, state.generation.saturating_add(1));
         let by_file = input.additions.len() > file_threshold;
         let (first, rest) = if by_file || input.additions.len() <= MAX_IDS_PER_JSON {
             (input.additions.clone(), &[][..])
@@ -269,15 +271,17 @@ pub fn plan_line(input: &LinePlanInput<'_>, policy: &RotationPolicy, file_thresh
 fn rotation_reason(input: &LinePlanInput<'_>, policy: &RotationPolicy) -> Option<String> {
     let state = input.state;
     let now = input.now;
+    // At most one rotation per `min_interval`, whatever the reason: a replacement that
+    // failed must not be rebuilt on every run (LINE's guideline against churn).
+    if state.last_rotation_at.is_some_and(|t| now - t < policy.min_interval_ms) {
+        return None;
+    }
     if let Some(expire) = state.expire_at {
         if expire - now <= policy.expiry_margin_ms {
             return Some(format!("audience expires within {} days", policy.expiry_margin_ms / DAY_MS));
         }
     }
     if input.exits == 0 {
-        return None;
-    }
-    if state.last_rotation_at.is_some_and(|t| now - t < policy.min_interval_ms) {
         return None;
     }
     let ratio = input.exits as f64 / (input.members.max(1) as f64);
@@ -391,6 +395,36 @@ mod tests {
         // Audiences not created by us are never rotated.
         state.created_by_us = false;
         assert!(!plan_line(&input(&state, vec![], 90, 100), &policy, 100_000).handles_exits);
+    }
+
+    #[test]
+    fn re_creation_uses_the_next_generation_name() {
+        // The audience vanished at LINE (deleted or expired) after generation 2 existed.
+        let state = LineAudienceState {
+            generation: 2,
+            ..Default::default()
+        };
+        let plan = plan_line(&input(&state, ids(3), 0, 3), &RotationPolicy::default(), 100_000);
+        assert!(matches!(&plan.requests[..], [LineRequest::Create { description, .. }] if description == "Seg #3"));
+    }
+
+    #[test]
+    fn expiry_rotation_also_respects_the_interval() {
+        let policy = RotationPolicy::default();
+        let now = 10 * DAY_MS;
+        let mut state = LineAudienceState {
+            audience_id: Some(7),
+            created_by_us: true,
+            generation: 1,
+            expire_at: Some(now + DAY_MS),
+            ..Default::default()
+        };
+        let plan = plan_line(&input(&state, vec![], 0, 100), &policy, 100_000);
+        assert!(matches!(&plan.requests[..], [LineRequest::Rotate { reason, .. }] if reason.contains("expires")));
+        // A replacement was tried an hour ago (and failed): wait for the interval.
+        state.last_rotation_at = Some(now - 3_600_000);
+        let plan = plan_line(&input(&state, vec![], 0, 100), &policy, 100_000);
+        assert!(plan.requests.is_empty(), "{plan:?}");
     }
 
     #[test]
