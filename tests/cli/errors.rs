@@ -15,8 +15,20 @@ fn unreadable_input_names_the_file() {
 fn invalid_rules_name_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("bad.yaml");
-    std::fs::write(&rules, "segments:\n  - id: a\n    condition: { line_linked: true }\n    colour: red\n").unwrap();
-    let out = run(dir.path(), &["replay", "--rules", rules.to_str().unwrap(), &fixture("events.jsonl")]);
+    std::fs::write(
+        &rules,
+        "segments:\n  - id: a\n    condition: { line_linked: true }\n    colour: red\n",
+    )
+    .unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "replay",
+            "--rules",
+            rules.to_str().unwrap(),
+            &fixture("events.jsonl"),
+        ],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.yaml:4:"), "{err}");
@@ -26,13 +38,25 @@ fn invalid_rules_name_file_line_and_column() {
 #[test]
 fn every_command_explains_itself_with_an_example() {
     let dir = tempfile::tempdir().unwrap();
-    for cmd in [vec!["replay"], vec!["stats"], vec!["explain"], vec!["sweep"], vec!["rules", "check"], vec!["rules", "diff"], vec!["gen"], vec!["table", "create"]] {
+    for cmd in [
+        vec!["replay"],
+        vec!["stats"],
+        vec!["explain"],
+        vec!["sweep"],
+        vec!["rules", "check"],
+        vec!["rules", "diff"],
+        vec!["gen"],
+        vec!["table", "create"],
+    ] {
         let mut args = cmd.clone();
         args.push("--help");
         let out = run(dir.path(), &args);
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{cmd:?}");
-        assert!(text.contains("Example"), "{cmd:?} --help has no example:\n{text}");
+        assert!(
+            text.contains("Example"),
+            "{cmd:?} --help has no example:\n{text}"
+        );
     }
     let replay = run(dir.path(), &["replay", "--help"]);
     assert!(String::from_utf8_lossy(&replay.stdout).contains("NEWEST EVENT TIME"));

@@ -13,14 +13,31 @@ fn sweep_moves_users_on_time() {
     let dir = replayed();
     let facts = facts();
     let later = NEWEST + 20 * DAY;
-    let out = run_json(dir.path(), &["sweep", "--json", "--now", "2025-12-21T00:00:00Z"]);
+    let out = run_json(
+        dir.path(),
+        &["sweep", "--json", "--now", "2025-12-21T00:00:00Z"],
+    );
     assert!(out["users"].as_u64().unwrap() > 0);
     let stats = run_json(dir.path(), &["stats", "--json"]);
-    assert_eq!(stats["segments"]["recent-buyers"]["members"].as_u64().unwrap() as usize, recent_buyers(&facts, later));
-    assert_eq!(stats["segments"]["dormant"]["members"].as_u64().unwrap() as usize, dormant(&facts, later));
-    assert!(dormant(&facts, later) > dormant(&facts, NEWEST), "time alone made users dormant");
+    assert_eq!(
+        stats["segments"]["recent-buyers"]["members"]
+            .as_u64()
+            .unwrap() as usize,
+        recent_buyers(&facts, later)
+    );
+    assert_eq!(
+        stats["segments"]["dormant"]["members"].as_u64().unwrap() as usize,
+        dormant(&facts, later)
+    );
+    assert!(
+        dormant(&facts, later) > dormant(&facts, NEWEST),
+        "time alone made users dormant"
+    );
     // A second sweep at the same instant finds nothing new.
-    let again = run_json(dir.path(), &["sweep", "--json", "--now", "2025-12-21T00:00:00Z"]);
+    let again = run_json(
+        dir.path(),
+        &["sweep", "--json", "--now", "2025-12-21T00:00:00Z"],
+    );
     assert_eq!(again["changes"].as_array().unwrap().len(), 0);
 }
 
@@ -35,7 +52,15 @@ fn rules_diff_reports_a_changed_threshold() {
     std::fs::write(&new, changed).unwrap();
     let diff = run_json(
         dir.path(),
-        &["rules", "diff", &fixture("segments.yaml"), new.to_str().unwrap(), "--json", "--now", "2025-12-01T00:00:00Z"],
+        &[
+            "rules",
+            "diff",
+            &fixture("segments.yaml"),
+            new.to_str().unwrap(),
+            "--json",
+            "--now",
+            "2025-12-01T00:00:00Z",
+        ],
     );
     let exits = diff["exit"]["big-spenders"].as_array().map_or(0, Vec::len);
     let expected = spenders(&facts, NEWEST, 10_000.0) - spenders(&facts, NEWEST, 20_000.0);
@@ -44,19 +69,47 @@ fn rules_diff_reports_a_changed_threshold() {
     assert!(diff["enter"].as_object().unwrap().is_empty());
     // Nothing was written.
     let stats = run_json(dir.path(), &["stats", "--json"]);
-    assert_eq!(stats["segments"]["big-spenders"]["members"].as_u64().unwrap() as usize, spenders(&facts, NEWEST, 10_000.0));
+    assert_eq!(
+        stats["segments"]["big-spenders"]["members"]
+            .as_u64()
+            .unwrap() as usize,
+        spenders(&facts, NEWEST, 10_000.0)
+    );
 }
 
 #[test]
 fn explain_shows_the_deciding_values() {
     let dir = replayed();
     let facts = facts();
-    let (user, f) = facts.iter().find(|(_, f)| f.pref.as_ref().is_some_and(|(_, p)| p == "兵庫県")).unwrap();
-    let out = run_json(dir.path(), &["explain", user, "--segment", "hyogo", "--json", "--now", "2025-12-01T00:00:00Z"]);
+    let (user, f) = facts
+        .iter()
+        .find(|(_, f)| f.pref.as_ref().is_some_and(|(_, p)| p == "兵庫県"))
+        .unwrap();
+    let out = run_json(
+        dir.path(),
+        &[
+            "explain",
+            user,
+            "--segment",
+            "hyogo",
+            "--json",
+            "--now",
+            "2025-12-01T00:00:00Z",
+        ],
+    );
     assert_eq!(out[0]["member_now"], true);
-    assert!(out[0]["explanation"]["detail"].as_str().unwrap().contains("兵庫県"), "{out}");
+    assert!(
+        out[0]["explanation"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("兵庫県"),
+        "{out}"
+    );
     let _ = f;
-    let text = run(dir.path(), &["explain", user, "--now", "2025-12-01T00:00:00Z"]);
+    let text = run(
+        dir.path(),
+        &["explain", user, "--now", "2025-12-01T00:00:00Z"],
+    );
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("IN  hyogo"), "{text}");
     assert!(text.contains("count of `_monetization.purchase`"), "{text}");

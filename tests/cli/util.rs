@@ -35,8 +35,17 @@ pub fn run(dir: &Path, args: &[&str]) -> std::process::Output {
 /// Runs and parses stdout as JSON, failing with stderr when the command fails.
 pub fn run_json(dir: &Path, args: &[&str]) -> Value {
     let out = run(dir, args);
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 /// What the fixture says about one app user (events keyed by endpoint.User.UserId).
@@ -59,11 +68,17 @@ fn endpoint_of(e: &Value) -> Option<Value> {
 /// Facts per user id from fixtures/events.jsonl, following links from endpoint IDs.
 pub fn facts() -> BTreeMap<String, UserFacts> {
     let text = std::fs::read_to_string(fixture("events.jsonl")).unwrap();
-    let events: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let mut links: BTreeMap<String, String> = BTreeMap::new();
     for e in &events {
         if let Some(ep) = endpoint_of(e) {
-            if let (Some(id), Some(user)) = (ep["Id"].as_str(), ep.pointer("/User/UserId").and_then(Value::as_str)) {
+            if let (Some(id), Some(user)) = (
+                ep["Id"].as_str(),
+                ep.pointer("/User/UserId").and_then(Value::as_str),
+            ) {
                 links.insert(id.to_string(), user.to_string());
             }
         }
@@ -73,25 +88,52 @@ pub fn facts() -> BTreeMap<String, UserFacts> {
         let ep = endpoint_of(e);
         let user = ep
             .as_ref()
-            .and_then(|ep| ep.pointer("/User/UserId").and_then(Value::as_str).map(str::to_string))
-            .or_else(|| ep.as_ref().and_then(|ep| ep["Id"].as_str()).map(|id| links.get(id).cloned().unwrap_or(id.to_string())))
-            .or_else(|| e.pointer("/client/client_id").and_then(Value::as_str).map(|id| links.get(id).cloned().unwrap_or(id.to_string())));
+            .and_then(|ep| {
+                ep.pointer("/User/UserId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .or_else(|| {
+                ep.as_ref()
+                    .and_then(|ep| ep["Id"].as_str())
+                    .map(|id| links.get(id).cloned().unwrap_or(id.to_string()))
+            })
+            .or_else(|| {
+                e.pointer("/client/client_id")
+                    .and_then(Value::as_str)
+                    .map(|id| links.get(id).cloned().unwrap_or(id.to_string()))
+            });
         let Some(user) = user else { continue };
         let t = e["event_timestamp"].as_i64().unwrap();
         let f = out.entry(user).or_default();
-        if let Some(p) = ep.as_ref().and_then(|ep| ep.pointer("/Attributes/pref/0")).and_then(Value::as_str) {
-            if f.pref.as_ref().is_none_or(|(old, v)| (t, p) > (*old, v.as_str())) {
+        if let Some(p) = ep
+            .as_ref()
+            .and_then(|ep| ep.pointer("/Attributes/pref/0"))
+            .and_then(Value::as_str)
+        {
+            if f.pref
+                .as_ref()
+                .is_none_or(|(old, v)| (t, p) > (*old, v.as_str()))
+            {
                 f.pref = Some((t, p.to_string()));
             }
         }
         match e["event_type"].as_str().unwrap() {
             "_monetization.purchase" => {
                 f.purchase_days.push(t.div_euclid(DAY));
-                let price = e.pointer("/metrics/_item_price").and_then(Value::as_f64).unwrap_or(0.0);
-                let qty = e.pointer("/metrics/_quantity").and_then(Value::as_f64).unwrap_or(0.0);
+                let price = e
+                    .pointer("/metrics/_item_price")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0);
+                let qty = e
+                    .pointer("/metrics/_quantity")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0);
                 f.purchase_amounts.push((t.div_euclid(DAY), price * qty));
             }
-            "_session.start" => f.last_session_start = Some(f.last_session_start.map_or(t, |o| o.max(t))),
+            "_session.start" => {
+                f.last_session_start = Some(f.last_session_start.map_or(t, |o| o.max(t)))
+            }
             _ => {}
         }
     }
@@ -101,12 +143,18 @@ pub fn facts() -> BTreeMap<String, UserFacts> {
 /// Users with a purchase in the 30-day window (UTC days) ending on `now`'s day.
 pub fn recent_buyers(facts: &BTreeMap<String, UserFacts>, now: i64) -> usize {
     let first = now.div_euclid(DAY) - 29;
-    facts.values().filter(|f| f.purchase_days.iter().any(|d| *d >= first)).count()
+    facts
+        .values()
+        .filter(|f| f.purchase_days.iter().any(|d| *d >= first))
+        .count()
 }
 
 /// Users whose last _session.start is at least 14 days before `now`.
 pub fn dormant(facts: &BTreeMap<String, UserFacts>, now: i64) -> usize {
-    facts.values().filter(|f| f.last_session_start.is_some_and(|t| now - t >= 14 * DAY)).count()
+    facts
+        .values()
+        .filter(|f| f.last_session_start.is_some_and(|t| now - t >= 14 * DAY))
+        .count()
 }
 
 /// Users who spent at least `min` in the 90-day window ending on `now`'s day.
@@ -114,6 +162,13 @@ pub fn spenders(facts: &BTreeMap<String, UserFacts>, now: i64, min: f64) -> usiz
     let first = now.div_euclid(DAY) - 89;
     facts
         .values()
-        .filter(|f| f.purchase_amounts.iter().filter(|(d, _)| *d >= first).map(|(_, a)| a).sum::<f64>() >= min)
+        .filter(|f| {
+            f.purchase_amounts
+                .iter()
+                .filter(|(d, _)| *d >= first)
+                .map(|(_, a)| a)
+                .sum::<f64>()
+                >= min
+        })
         .count()
 }

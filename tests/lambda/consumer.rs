@@ -14,13 +14,23 @@ async fn malformed_records_are_set_aside_not_reported() {
     let event = envelope("malformed/kinesis-malformed.json");
     let total = event.records.len();
     let response = consumer::handle(&shared, event, NOW).await.unwrap();
-    assert!(response.batch_item_failures.is_empty(), "malformed records must not stall the shard");
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "malformed records must not stall the shard"
+    );
     let batches = store.batches(0, i32::MAX).await.unwrap();
     assert_eq!(batches.len(), 1);
     assert_eq!(batches[0].records as usize, total);
-    assert_eq!(batches[0].set_aside, 7, "{:?}", batches[0].set_aside_reasons);
+    assert_eq!(
+        batches[0].set_aside, 7,
+        "{:?}",
+        batches[0].set_aside_reasons
+    );
     assert_eq!(batches[0].decoded as usize, total - 7);
-    assert!(store.user_count().await.unwrap() > 0, "the good records were applied");
+    assert!(
+        store.user_count().await.unwrap() > 0,
+        "the good records were applied"
+    );
 }
 
 #[tokio::test]
@@ -31,12 +41,23 @@ async fn a_failing_user_is_reported_by_its_own_sequence_numbers() {
     // FailingStore borrows the store, so drive the pipeline the handler calls.
     let event = envelope("seed-002-kinesis.json");
     let records = event.to_raw();
-    let outcome = audience_pipeline::process_batch(&failing, &rules(), &records, NOW, &Default::default()).await.unwrap();
+    let outcome =
+        audience_pipeline::process_batch(&failing, &rules(), &records, NOW, &Default::default())
+            .await
+            .unwrap();
     assert_eq!(outcome.failed.len(), 1);
-    assert_eq!(outcome.failed[0].0.seq, "49599259535682552348557865618060497301418154171654209538");
+    assert_eq!(
+        outcome.failed[0].0.seq,
+        "49599259535682552348557865618060497301418154171654209538"
+    );
 
     // The handler turns such failures into the partial batch response, by sequence number.
     let store: Arc<dyn StateStore> = Arc::new(EmbeddedStore::in_memory().unwrap());
-    let ok = consumer::handle(&shared(store), envelope("seed-002-kinesis.json"), NOW).await.unwrap();
-    assert!(ok.batch_item_failures.is_empty(), "a healthy store reports no failure");
+    let ok = consumer::handle(&shared(store), envelope("seed-002-kinesis.json"), NOW)
+        .await
+        .unwrap();
+    assert!(
+        ok.batch_item_failures.is_empty(),
+        "a healthy store reports no failure"
+    );
 }

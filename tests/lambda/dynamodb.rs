@@ -14,9 +14,19 @@ async fn handler_on_fixture_batches_matches_the_embedded_store() {
     let embedded: Arc<dyn StateStore> = Arc::new(EmbeddedStore::in_memory().unwrap());
     for store in [&dynamo, &embedded] {
         let shared = shared(store.clone());
-        for name in ["kinesis-batch-1.json", "kinesis-batch-2.json", "malformed/kinesis-malformed.json"] {
-            let response = consumer::handle(&shared, envelope(name), NOW).await.unwrap();
-            assert!(response.batch_item_failures.is_empty(), "{name}: {:?}", response.batch_item_failures);
+        for name in [
+            "kinesis-batch-1.json",
+            "kinesis-batch-2.json",
+            "malformed/kinesis-malformed.json",
+        ] {
+            let response = consumer::handle(&shared, envelope(name), NOW)
+                .await
+                .unwrap();
+            assert!(
+                response.batch_item_failures.is_empty(),
+                "{name}: {:?}",
+                response.batch_item_failures
+            );
         }
     }
     let d = scenarios::snapshot(dynamo.as_ref()).await;
@@ -29,8 +39,14 @@ async fn handler_on_fixture_batches_matches_the_embedded_store() {
 
     // Redelivery of a whole batch changes nothing.
     let shared = shared(dynamo.clone());
-    consumer::handle(&shared, envelope("kinesis-batch-2.json"), NOW).await.unwrap();
-    assert_eq!(scenarios::snapshot(dynamo.as_ref()).await, d, "redelivery changed DynamoDB");
+    consumer::handle(&shared, envelope("kinesis-batch-2.json"), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        scenarios::snapshot(dynamo.as_ref()).await,
+        d,
+        "redelivery changed DynamoDB"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,9 @@ use std::sync::Arc;
 pub const NOW: i64 = 1_764_547_200_000;
 
 pub fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name)
 }
 
 pub fn envelope(name: &str) -> KinesisEnvelope {
@@ -28,7 +30,10 @@ pub fn rules() -> Arc<Rules> {
 }
 
 pub fn shared(store: Arc<dyn StateStore>) -> Shared {
-    Shared { store, rules: rules() }
+    Shared {
+        store,
+        rules: rules(),
+    }
 }
 
 /// DynamoDB Local shared by this test binary; a failure to start is a test failure.

@@ -40,15 +40,21 @@ pub enum InputRecord {
 
 /// Reads a file, detecting its format unless `forced`.
 pub fn read_input(path: &Path, forced: Option<Format>) -> Result<InputFile> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read input file {}", path.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read input file {}", path.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes);
     let format = match forced {
         Some(f) => f,
-        None => detect(&text).with_context(|| format!("cannot tell the format of {}", path.display()))?,
+        None => detect(&text)
+            .with_context(|| format!("cannot tell the format of {}", path.display()))?,
     };
     let records = match format {
-        Format::Kinesis => kinesis_records(&text).with_context(|| format!("{} is not a Lambda Kinesis event", path.display()))?,
+        Format::Kinesis => kinesis_records(&text)
+            .with_context(|| format!("{} is not a Lambda Kinesis event", path.display()))?,
         Format::Events => text
             .lines()
             .enumerate()
@@ -118,7 +124,10 @@ fn kinesis_records(text: &str) -> Result<Vec<InputRecord>> {
             .and_then(Value::as_str)
             .and_then(|id| id.split_once(':').map(|(s, _)| s.to_string()))
             .unwrap_or_else(|| "shardId-unknown".to_string());
-        let data = kinesis.and_then(|k| k.get("data")).and_then(Value::as_str).unwrap_or("");
+        let data = kinesis
+            .and_then(|k| k.get("data"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let arrival = kinesis
             .and_then(|k| k.get("approximateArrivalTimestamp"))
             .and_then(Value::as_f64)
@@ -135,7 +144,12 @@ fn kinesis_records(text: &str) -> Result<Vec<InputRecord>> {
 /// Turns a user-attribute row into an `_import.attributes` event at time `at`: `id` names the
 /// user, the LINE attribute goes to user attributes, `endpointId` links an endpoint, every
 /// other field becomes an endpoint attribute (lists kept, scalars as text).
-pub fn row_to_record(id: RecordId, row: Result<Map<String, Value>, String>, at: Millis, line_attr: &str) -> RawRecord {
+pub fn row_to_record(
+    id: RecordId,
+    row: Result<Map<String, Value>, String>,
+    at: Millis,
+    line_attr: &str,
+) -> RawRecord {
     let payload = match row {
         Err(line) => Payload::Json(line.into_bytes()),
         Ok(row) => {
@@ -146,10 +160,14 @@ pub fn row_to_record(id: RecordId, row: Result<Map<String, Value>, String>, at: 
             for (k, v) in row {
                 match k.as_str() {
                     "id" => user_id = text(&v).map(Value::String).unwrap_or(Value::Null),
-                    "endpointId" => endpoint_id = text(&v).map(Value::String).unwrap_or(Value::Null),
+                    "endpointId" => {
+                        endpoint_id = text(&v).map(Value::String).unwrap_or(Value::Null)
+                    }
                     _ => {
                         let values: Vec<Value> = match &v {
-                            Value::Array(a) => a.iter().filter_map(text).map(Value::String).collect(),
+                            Value::Array(a) => {
+                                a.iter().filter_map(text).map(Value::String).collect()
+                            }
                             other => text(other).map(Value::String).into_iter().collect(),
                         };
                         if k == line_attr {

@@ -31,7 +31,11 @@ struct Cli {
 pub struct StoreArgs {
     /// State store: `embedded:PATH` (SQLite file) or `dynamodb:TABLE` (endpoint and
     /// credentials from the AWS SDK's standard configuration, e.g. AWS_ENDPOINT_URL).
-    #[arg(long, env = "AUDIENCE_STREAM_STORE", default_value = "embedded:.audience-stream/state")]
+    #[arg(
+        long,
+        env = "AUDIENCE_STREAM_STORE",
+        default_value = "embedded:.audience-stream/state"
+    )]
     pub store: String,
 }
 
@@ -39,7 +43,11 @@ pub struct StoreArgs {
 #[derive(clap::Args, Clone)]
 pub struct RulesArgs {
     /// Segment rules (YAML; see docs/rules.md).
-    #[arg(long, env = "AUDIENCE_STREAM_RULES", default_value = "fixtures/segments.yaml")]
+    #[arg(
+        long,
+        env = "AUDIENCE_STREAM_RULES",
+        default_value = "fixtures/segments.yaml"
+    )]
     pub rules: PathBuf,
 }
 
@@ -77,6 +85,9 @@ enum Command {
     /// Manage the DynamoDB table.
     #[command(subcommand)]
     Table(commands::table::TableCommand),
+    /// Measure costs (DynamoDB write/read units per 1,000 events).
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -88,7 +99,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -104,6 +118,7 @@ fn main() -> ExitCode {
             Command::Rules(c) => commands::rules::run(c).await,
             Command::Gen(a) => commands::gen::run(a),
             Command::Table(c) => commands::table::run(c).await,
+            Command::Bench(c) => commands::bench::run(c).await,
         }
     });
     match result {

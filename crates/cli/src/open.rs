@@ -10,12 +10,15 @@ pub async fn open_store(url: &str) -> Result<Box<dyn StateStore>> {
     let parsed: StoreUrl = url.parse().map_err(anyhow::Error::msg)?;
     Ok(match parsed {
         StoreUrl::Embedded(path) => Box::new(EmbeddedStore::open(&path)?),
-        StoreUrl::DynamoDb(table) => Box::new(audience_store_dynamodb::DynamoStore::from_env(table).await),
+        StoreUrl::DynamoDb(table) => {
+            Box::new(audience_store_dynamodb::DynamoStore::from_env(table).await)
+        }
     })
 }
 
 /// Reads and validates a rules file; errors name `file:line:column`.
 pub fn load_rules(path: &Path) -> Result<Rules> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read rules file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read rules file {}", path.display()))?;
     Ok(Rules::load(&text, &path.display().to_string())?)
 }

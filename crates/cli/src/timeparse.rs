@@ -7,8 +7,9 @@ use time::OffsetDateTime;
 
 /// Parses an RFC 3339 timestamp into epoch milliseconds.
 pub fn parse_rfc3339(text: &str) -> Result<Millis> {
-    let t = OffsetDateTime::parse(text, &Rfc3339)
-        .with_context(|| format!("`{text}` is not an RFC 3339 time such as 2025-12-01T00:00:00Z"))?;
+    let t = OffsetDateTime::parse(text, &Rfc3339).with_context(|| {
+        format!("`{text}` is not an RFC 3339 time such as 2025-12-01T00:00:00Z")
+    })?;
     Ok((t.unix_timestamp_nanos() / 1_000_000) as Millis)
 }
 

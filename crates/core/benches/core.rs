@@ -4,7 +4,9 @@
 //! Input: fixtures/events.jsonl (realistic ~1.3 KB Pinpoint events) Base64-encoded as Kinesis
 //! would deliver them. Run: `cargo bench -p audience-core --bench core`.
 
-use audience_core::{apply, decode_record, DecodedEvent, Payload, RawRecord, RecordId, Rules, UserState};
+use audience_core::{
+    apply, decode_record, DecodedEvent, Payload, RawRecord, RecordId, Rules, UserState,
+};
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::collections::BTreeMap;
@@ -14,8 +16,10 @@ const NOW: i64 = 1_764_547_200_000;
 
 fn inputs() -> (Vec<RawRecord>, Rules) {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/");
-    let text = std::fs::read_to_string(format!("{root}events.jsonl")).expect("fixtures/events.jsonl");
-    let rules_text = std::fs::read_to_string(format!("{root}segments.yaml")).expect("fixtures/segments.yaml");
+    let text =
+        std::fs::read_to_string(format!("{root}events.jsonl")).expect("fixtures/events.jsonl");
+    let rules_text =
+        std::fs::read_to_string(format!("{root}segments.yaml")).expect("fixtures/segments.yaml");
     let rules = Rules::load(&rules_text, "segments.yaml").expect("rules");
     let records = text
         .lines()
@@ -58,7 +62,9 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             for r in &records {
                 if let Payload::Base64(s) = &r.payload {
-                    let raw = base64::engine::general_purpose::STANDARD.decode(s).expect("b64");
+                    let raw = base64::engine::general_purpose::STANDARD
+                        .decode(s)
+                        .expect("b64");
                     black_box(serde_json::from_slice::<serde_json::Value>(&raw).expect("json"));
                 }
             }
@@ -71,7 +77,10 @@ fn benches(c: &mut Criterion) {
             }
         })
     });
-    let decoded: Vec<DecodedEvent> = records.iter().filter_map(|r| decode_record(r, &rules.decode).ok()).collect();
+    let decoded: Vec<DecodedEvent> = records
+        .iter()
+        .filter_map(|r| decode_record(r, &rules.decode).ok())
+        .collect();
     let grouped = group(decoded.clone());
     g.bench_function(BenchmarkId::new("apply", n), |b| {
         b.iter(|| {
@@ -82,7 +91,10 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function(BenchmarkId::new("decode_and_apply", n), |b| {
         b.iter(|| {
-            let evs: Vec<DecodedEvent> = records.iter().filter_map(|r| decode_record(r, &rules.decode).ok()).collect();
+            let evs: Vec<DecodedEvent> = records
+                .iter()
+                .filter_map(|r| decode_record(r, &rules.decode).ok())
+                .collect();
             for (user, evs) in group(evs) {
                 black_box(apply(&UserState::new(user.as_str()), &evs, &rules, NOW));
             }

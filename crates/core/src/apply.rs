@@ -6,8 +6,8 @@
 //! delivery changes the result.
 
 use crate::decode::{is_line_user_id, DecodedEvent};
-use crate::event::PinpointEvent;
 use crate::eval::{evaluate_all, next_flip_at};
+use crate::event::PinpointEvent;
 use crate::record::RecordId;
 use crate::rules::Rules;
 use crate::state::{EndpointInfo, Stamped, UserState};
@@ -68,7 +68,9 @@ pub struct Applied {
 impl Applied {
     /// Whether anything changed that must be saved.
     pub fn is_dirty(&self, before: &UserState) -> bool {
-        !self.applied.is_empty() || !self.changes.is_empty() || self.state.next_flip_at != before.next_flip_at
+        !self.applied.is_empty()
+            || !self.changes.is_empty()
+            || self.state.next_flip_at != before.next_flip_at
     }
 }
 
@@ -86,7 +88,9 @@ pub fn apply(state: &UserState, events: &[DecodedEvent], rules: &Rules, now: Mil
             continue;
         }
         fold_event(&mut next, &ev.event, rules, cutoff_day);
-        if newest.is_none_or(|n| (ev.event.event_timestamp, &ev.event.event_type) > (n.event_timestamp, &n.event_type)) {
+        if newest.is_none_or(|n| {
+            (ev.event.event_timestamp, &ev.event.event_type) > (n.event_timestamp, &n.event_type)
+        }) {
             newest = Some(&ev.event);
         }
         applied.push(ev.record.clone());
@@ -108,7 +112,12 @@ pub fn apply(state: &UserState, events: &[DecodedEvent], rules: &Rules, now: Mil
 }
 
 /// Re-evaluates a stored state at `now` with no new events (the sweep, or a rules change).
-pub fn reevaluate(state: &UserState, rules: &Rules, now: Millis, cause: Cause) -> (UserState, Vec<MembershipChange>) {
+pub fn reevaluate(
+    state: &UserState,
+    rules: &Rules,
+    now: Millis,
+    cause: Cause,
+) -> (UserState, Vec<MembershipChange>) {
     let mut next = state.clone();
     let cutoff_day = day_of(now) - (rules.max_window_days - 1);
     let changes = settle(&mut next, rules, now, cause, cutoff_day);
@@ -116,7 +125,13 @@ pub fn reevaluate(state: &UserState, rules: &Rules, now: Millis, cause: Cause) -
 }
 
 /// Prunes expired buckets, evaluates every segment and records enters/exits.
-fn settle(state: &mut UserState, rules: &Rules, now: Millis, cause: Cause, cutoff_day: i32) -> Vec<MembershipChange> {
+fn settle(
+    state: &mut UserState,
+    rules: &Rules,
+    now: Millis,
+    cause: Cause,
+    cutoff_day: i32,
+) -> Vec<MembershipChange> {
     state.aggs.retain(|id, days| {
         days.retain(|day, _| *day >= cutoff_day);
         !days.is_empty() && rules.aggs.iter().any(|a| &a.id == id)
@@ -149,7 +164,13 @@ fn settle(state: &mut UserState, rules: &Rules, now: Millis, cause: Cause, cutof
     changes
 }
 
-fn change(segment: &str, state: &UserState, kind: ChangeKind, at: Millis, cause: &Cause) -> MembershipChange {
+fn change(
+    segment: &str,
+    state: &UserState,
+    kind: ChangeKind,
+    at: Millis,
+    cause: &Cause,
+) -> MembershipChange {
     MembershipChange {
         segment: segment.to_string(),
         user: state.user.clone(),
@@ -162,8 +183,12 @@ fn change(segment: &str, state: &UserState, kind: ChangeKind, at: Millis, cause:
 /// Folds one event into the state: recency, aggregates, attributes, LINE ID, endpoint.
 fn fold_event(state: &mut UserState, event: &PinpointEvent, rules: &Rules, cutoff_day: i32) {
     let t = event.event_timestamp;
-    let activity = crate::event::EventKind::of(&event.event_type) != crate::event::EventKind::Import;
-    for key in ["*", event.event_type.as_str()].into_iter().filter(|_| activity) {
+    let activity =
+        crate::event::EventKind::of(&event.event_type) != crate::event::EventKind::Import;
+    for key in ["*", event.event_type.as_str()]
+        .into_iter()
+        .filter(|_| activity)
+    {
         let last = state.last_seen.entry(key.to_string()).or_insert(t);
         *last = (*last).max(t);
         let first = state.first_seen.entry(key.to_string()).or_insert(t);
@@ -191,7 +216,11 @@ fn fold_event(state: &mut UserState, event: &PinpointEvent, rules: &Rules, cutof
         _ => {}
     }
     // LINE webhook events (line.follow / line.unfollow) name the LINE user in an attribute.
-    if let Some(line_id) = event.attributes.get("line_user_id").filter(|id| is_line_user_id(id)) {
+    if let Some(line_id) = event
+        .attributes
+        .get("line_user_id")
+        .filter(|id| is_line_user_id(id))
+    {
         Stamped::write(&mut state.line_user_id, line_id, t);
     }
     let Some(endpoint) = &event.endpoint else {

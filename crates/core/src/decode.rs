@@ -100,10 +100,18 @@ impl DecodedEvent {
             return Vec::new();
         };
         let mut out = Vec::new();
-        if let Some(id) = endpoint.id.as_deref().filter(|id| !id.is_empty() && *id != user_id) {
+        if let Some(id) = endpoint
+            .id
+            .as_deref()
+            .filter(|id| !id.is_empty() && *id != user_id)
+        {
             out.push((id.to_string(), user_id.to_string()));
         }
-        if let Some(line) = user.user_attributes.get(line_attr).and_then(|v| v.iter().find(|l| is_line_user_id(l))) {
+        if let Some(line) = user
+            .user_attributes
+            .get(line_attr)
+            .and_then(|v| v.iter().find(|l| is_line_user_id(l)))
+        {
             out.push((format!("{LINE_KEY_PREFIX}{line}"), user_id.to_string()));
         }
         out
@@ -231,7 +239,10 @@ pub fn decode_record(raw: &RawRecord, opts: &DecodeOptions) -> Result<DecodedEve
 }
 
 /// Decodes the JSON bytes of one event (size, UTF-8, depth, JSON, types, embedded endpoint).
-pub fn decode_event_bytes(bytes: &[u8], opts: &DecodeOptions) -> Result<PinpointEvent, DecodeErrorKind> {
+pub fn decode_event_bytes(
+    bytes: &[u8],
+    opts: &DecodeOptions,
+) -> Result<PinpointEvent, DecodeErrorKind> {
     if bytes.len() > opts.max_bytes {
         return Err(DecodeErrorKind::TooLarge {
             size: bytes.len(),
@@ -251,12 +262,11 @@ pub fn decode_event_bytes(bytes: &[u8], opts: &DecodeOptions) -> Result<Pinpoint
     };
     if event.endpoint.is_none() {
         if let Some(embedded) = event.client_context.custom.endpoint.take() {
-            let endpoint: Endpoint = serde_json::from_str(&embedded).map_err(|e| {
-                DecodeErrorKind::WrongType {
+            let endpoint: Endpoint =
+                serde_json::from_str(&embedded).map_err(|e| DecodeErrorKind::WrongType {
                     field: "client_context.custom.endpoint".to_string(),
                     message: format!("not a JSON endpoint object: {e}"),
-                }
-            })?;
+                })?;
             event.endpoint = Some(endpoint);
         }
     }

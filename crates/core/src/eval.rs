@@ -22,7 +22,12 @@ fn eval(cond: &Cond, state: &UserState, rules: &Rules, now: Millis, members: &[b
         Cond::Any(c) => c.iter().any(|c| eval(c, state, rules, now, members)),
         Cond::Not(c) => !eval(c, state, rules, now, members),
         Cond::Attr(scope, test) => attr_holds(state, *scope, test),
-        Cond::Count { agg, days, min, max } => {
+        Cond::Count {
+            agg,
+            days,
+            min,
+            max,
+        } => {
             let (count, _, _) = window(state, rules, *agg, *days, now);
             min.is_none_or(|m| count >= m) && max.is_none_or(|m| count <= m)
         }
@@ -71,7 +76,13 @@ fn eval(cond: &Cond, state: &UserState, rules: &Rules, now: Millis, members: &[b
 }
 
 /// `(count, sum, max)` of an aggregate over the `days`-day window ending today (UTC days).
-fn window(state: &UserState, rules: &Rules, agg: usize, days: i32, now: Millis) -> (u64, f64, Option<f64>) {
+fn window(
+    state: &UserState,
+    rules: &Rules,
+    agg: usize,
+    days: i32,
+    now: Millis,
+) -> (u64, f64, Option<f64>) {
     let Some(spec) = rules.aggs.get(agg) else {
         return (0, 0.0, None);
     };
@@ -95,11 +106,7 @@ fn attr_holds(state: &UserState, scope: AttrScope, t: &AttributeTest) -> bool {
     let key = format!("{}{}", scope.prefix(), t.name);
     let values = state.attr(&key).unwrap_or(&[]);
     let any = |f: &dyn Fn(&str) -> bool| values.iter().any(|v| f(v));
-    let num = |f: &dyn Fn(f64) -> bool| {
-        values
-            .iter()
-            .any(|v| v.trim().parse::<f64>().is_ok_and(|x| f(x)))
-    };
+    let num = |f: &dyn Fn(f64) -> bool| values.iter().any(|v| v.trim().parse::<f64>().is_ok_and(f));
     if let Some(x) = &t.eq {
         any(&|v| v == x)
     } else if let Some(x) = &t.ne {
@@ -188,13 +195,24 @@ pub struct Explanation {
 }
 
 /// Explains one segment's decision for a user at `now`.
-pub fn explain(state: &UserState, rules: &Rules, segment: usize, now: Millis) -> Option<Explanation> {
+pub fn explain(
+    state: &UserState,
+    rules: &Rules,
+    segment: usize,
+    now: Millis,
+) -> Option<Explanation> {
     let members = evaluate_all(state, rules, now);
     let seg = rules.segments.get(segment)?;
     Some(explain_cond(&seg.cond, state, rules, now, &members))
 }
 
-fn explain_cond(cond: &Cond, state: &UserState, rules: &Rules, now: Millis, members: &[bool]) -> Explanation {
+fn explain_cond(
+    cond: &Cond,
+    state: &UserState,
+    rules: &Rules,
+    now: Millis,
+    members: &[bool],
+) -> Explanation {
     let holds = eval(cond, state, rules, now, members);
     let leaf = |condition: String, detail: String| Explanation {
         condition,
@@ -204,14 +222,24 @@ fn explain_cond(cond: &Cond, state: &UserState, rules: &Rules, now: Millis, memb
     };
     match cond {
         Cond::All(c) | Cond::Any(c) => Explanation {
-            condition: if matches!(cond, Cond::All(_)) { "all of" } else { "any of" }.to_string(),
+            condition: if matches!(cond, Cond::All(_)) {
+                "all of"
+            } else {
+                "any of"
+            }
+            .to_string(),
             holds,
             detail: format!(
                 "{} of {} hold",
-                c.iter().filter(|c| eval(c, state, rules, now, members)).count(),
+                c.iter()
+                    .filter(|c| eval(c, state, rules, now, members))
+                    .count(),
                 c.len()
             ),
-            children: c.iter().map(|c| explain_cond(c, state, rules, now, members)).collect(),
+            children: c
+                .iter()
+                .map(|c| explain_cond(c, state, rules, now, members))
+                .collect(),
         },
         Cond::Not(c) => Explanation {
             condition: "not".to_string(),
@@ -242,11 +270,21 @@ fn explain_cond(cond: &Cond, state: &UserState, rules: &Rules, now: Millis, memb
             };
             leaf(format!("{scope_name} `{}` {op}", t.name), detail)
         }
-        Cond::Count { agg, days, min, max } => {
+        Cond::Count {
+            agg,
+            days,
+            min,
+            max,
+        } => {
             let (count, _, _) = window(state, rules, *agg, *days, now);
             let spec = &rules.aggs[*agg];
             leaf(
-                format!("count of `{}`{} within {days}d {}", spec.event_type, where_text(spec), bounds(min, max)),
+                format!(
+                    "count of `{}`{} within {days}d {}",
+                    spec.event_type,
+                    where_text(spec),
+                    bounds(min, max)
+                ),
                 format!("{count} in the window from {}", day_text(now, *days)),
             )
         }
@@ -270,7 +308,11 @@ fn explain_cond(cond: &Cond, state: &UserState, rules: &Rules, now: Millis, memb
                 ),
                 format!(
                     "{what} = {} over {count} events in the window from {}",
-                    if *is_max { top.map_or("none".to_string(), |t| t.to_string()) } else { sum.to_string() },
+                    if *is_max {
+                        top.map_or("none".to_string(), |t| t.to_string())
+                    } else {
+                        sum.to_string()
+                    },
                     day_text(now, *days)
                 ),
             )
@@ -283,7 +325,11 @@ fn explain_cond(cond: &Cond, state: &UserState, rules: &Rules, now: Millis, memb
             include_never,
         } => {
             let key = event_type.as_deref().unwrap_or("*");
-            let seen = if *first { state.first_seen.get(key) } else { state.last_seen.get(key) };
+            let seen = if *first {
+                state.first_seen.get(key)
+            } else {
+                state.last_seen.get(key)
+            };
             leaf(
                 format!(
                     "{} `{}` {} {bound}{}",
@@ -299,17 +345,28 @@ fn explain_cond(cond: &Cond, state: &UserState, rules: &Rules, now: Millis, memb
             )
         }
         Cond::InSegment(i) => {
-            let id = rules.segments.get(*i).map(|s| s.def.id.as_str()).unwrap_or("?");
+            let id = rules
+                .segments
+                .get(*i)
+                .map(|s| s.def.id.as_str())
+                .unwrap_or("?");
             leaf(
                 format!("member of segment `{id}`"),
-                if holds { "is a member" } else { "is not a member" }.to_string(),
+                if holds {
+                    "is a member"
+                } else {
+                    "is not a member"
+                }
+                .to_string(),
             )
         }
         Cond::LineLinked(b) => leaf(
             format!("LINE-linked is {b}"),
             match (&state.line_user_id, state.active_line_user_id()) {
                 (None, _) => "no LINE user ID known".to_string(),
-                (Some(_), None) => "LINE user ID known, but the user blocked the account".to_string(),
+                (Some(_), None) => {
+                    "LINE user ID known, but the user blocked the account".to_string()
+                }
                 (Some(_), Some(_)) => "LINE user ID known".to_string(),
             },
         ),
@@ -320,7 +377,11 @@ fn where_text(spec: &crate::rules::AggSpec) -> String {
     if spec.where_.is_empty() {
         String::new()
     } else {
-        let parts: Vec<String> = spec.where_.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let parts: Vec<String> = spec
+            .where_
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         format!(" where {}", parts.join(", "))
     }
 }

@@ -10,14 +10,16 @@ pub mod apply;
 pub mod decode;
 pub mod eval;
 pub mod event;
-pub mod record;
 pub mod plan;
+pub mod record;
 pub mod rules;
 pub mod state;
 pub mod time;
 
 pub use apply::{apply, reevaluate, Applied, Cause, ChangeKind, MembershipChange};
-pub use decode::{decode_record, DecodeError, DecodeErrorKind, DecodeOptions, DecodedEvent, KeyField, UserKey};
+pub use decode::{
+    decode_record, DecodeError, DecodeErrorKind, DecodeOptions, DecodedEvent, KeyField, UserKey,
+};
 pub use eval::{evaluate_all, explain, next_flip_at, Explanation};
 pub use event::PinpointEvent;
 pub use record::{KinesisEnvelope, Payload, RawRecord, RecordId};

@@ -143,7 +143,9 @@ impl KinesisEnvelope {
 
 /// Converts a record of `aws_lambda_events`' typed Kinesis event (already Base64-decoded by
 /// the runtime) into a [`RawRecord`].
-pub fn from_lambda_record(record: &aws_lambda_events::event::kinesis::KinesisEventRecord) -> RawRecord {
+pub fn from_lambda_record(
+    record: &aws_lambda_events::event::kinesis::KinesisEventRecord,
+) -> RawRecord {
     let seq = record.kinesis.sequence_number.clone();
     let shard = record
         .event_id
@@ -153,7 +155,13 @@ pub fn from_lambda_record(record: &aws_lambda_events::event::kinesis::KinesisEve
     RawRecord {
         id: RecordId::new(shard, seq),
         payload: Payload::Json(record.kinesis.data.0.clone()),
-        arrival_ms: Some(record.kinesis.approximate_arrival_timestamp.0.timestamp_millis()),
+        arrival_ms: Some(
+            record
+                .kinesis
+                .approximate_arrival_timestamp
+                .0
+                .timestamp_millis(),
+        ),
     }
 }
 

@@ -141,7 +141,8 @@ impl UserState {
             Some(w) if compare_seq(&record.seq, w) == Ordering::Greater => *w = record.seq.clone(),
             Some(_) => {}
             None => {
-                self.applied.insert(record.shard.clone(), record.seq.clone());
+                self.applied
+                    .insert(record.shard.clone(), record.seq.clone());
             }
         }
     }

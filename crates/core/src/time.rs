@@ -15,7 +15,8 @@ pub const DAY_MS: Millis = 86_400_000;
 /// The UTC day number (days since 1970-01-01) that holds `ms`.
 pub fn day_of(ms: Millis) -> i32 {
     // div_euclid keeps pre-1970 instants on the right day; the clamp keeps the cast lossless.
-    ms.div_euclid(DAY_MS).clamp(i32::MIN as i64, i32::MAX as i64) as i32
+    ms.div_euclid(DAY_MS)
+        .clamp(i32::MIN as i64, i32::MAX as i64) as i32
 }
 
 /// The first millisecond of UTC day `day`.
@@ -88,7 +89,9 @@ impl std::str::FromStr for RuleDuration {
             .filter(|ms| *ms > 0)
             .ok_or_else(|| format!("duration `{text}` must be greater than zero"))?;
         if millis > RuleDuration::MAX.millis {
-            return Err(format!("duration `{text}` is longer than the 400-day limit"));
+            return Err(format!(
+                "duration `{text}` is longer than the 400-day limit"
+            ));
         }
         Ok(RuleDuration { millis })
     }
@@ -156,12 +159,24 @@ mod tests {
     #[test]
     fn parses_units_and_rejects_bad_durations() {
         assert_eq!("30d".parse::<RuleDuration>().unwrap().millis(), 30 * DAY_MS);
-        assert_eq!("12h".parse::<RuleDuration>().unwrap().millis(), 12 * 3_600_000);
+        assert_eq!(
+            "12h".parse::<RuleDuration>().unwrap().millis(),
+            12 * 3_600_000
+        );
         assert_eq!("15m".parse::<RuleDuration>().unwrap().to_string(), "15m");
-        assert!("401d".parse::<RuleDuration>().unwrap_err().contains("400-day"));
+        assert!("401d"
+            .parse::<RuleDuration>()
+            .unwrap_err()
+            .contains("400-day"));
         assert!("0d".parse::<RuleDuration>().is_err());
-        assert!("30".parse::<RuleDuration>().unwrap_err().contains("no unit"));
-        assert!("3w".parse::<RuleDuration>().unwrap_err().contains("unknown unit"));
+        assert!("30"
+            .parse::<RuleDuration>()
+            .unwrap_err()
+            .contains("no unit"));
+        assert!("3w"
+            .parse::<RuleDuration>()
+            .unwrap_err()
+            .contains("unknown unit"));
     }
 
     #[test]

@@ -15,17 +15,32 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// Handles one invocation at `now` (the wall clock in production).
-pub async fn handle(shared: &Shared, event: KinesisEnvelope, now: Millis) -> Result<KinesisEventResponse, audience_store::StoreError> {
+pub async fn handle(
+    shared: &Shared,
+    event: KinesisEnvelope,
+    now: Millis,
+) -> Result<KinesisEventResponse, audience_store::StoreError> {
     let started = Instant::now();
     let records = event.to_raw();
-    let outcome = process_batch(shared.store.as_ref(), &shared.rules, &records, now, &BatchOptions::default()).await?;
+    let outcome = process_batch(
+        shared.store.as_ref(),
+        &shared.rules,
+        &records,
+        now,
+        &BatchOptions::default(),
+    )
+    .await?;
     let mut reasons: BTreeMap<&str, u64> = BTreeMap::new();
     for e in &outcome.set_aside {
         *reasons.entry(e.kind.reason()).or_default() += 1;
         // The record ID and reason only: attribute values may be personal data.
         tracing::warn!(record = %e.record, reason = e.kind.reason(), "record set aside");
     }
-    let entered = outcome.changes.iter().filter(|c| c.kind == audience_core::ChangeKind::Entered).count();
+    let entered = outcome
+        .changes
+        .iter()
+        .filter(|c| c.kind == audience_core::ChangeKind::Entered)
+        .count();
     tracing::info!(
         records = outcome.records,
         decoded = outcome.decoded,
@@ -40,7 +55,11 @@ pub async fn handle(shared: &Shared, event: KinesisEnvelope, now: Millis) -> Res
         "batch processed"
     );
     // Only sequence numbers that are in this batch, each once.
-    let mut failed: Vec<String> = outcome.failed.iter().map(|(id, _)| id.seq.clone()).collect();
+    let mut failed: Vec<String> = outcome
+        .failed
+        .iter()
+        .map(|(id, _)| id.seq.clone())
+        .collect();
     failed.sort_by(|a, b| audience_core::record::compare_seq(a, b));
     failed.dedup();
     let mut response = KinesisEventResponse::default();

@@ -19,14 +19,20 @@ pub struct Shared {
 impl Shared {
     /// Reads the environment and builds the store and rules.
     pub async fn from_env() -> Result<Shared> {
-        let url = std::env::var("AUDIENCE_STREAM_STORE").context("AUDIENCE_STREAM_STORE is not set (e.g. dynamodb:audience)")?;
-        let rules_path = std::env::var("AUDIENCE_STREAM_RULES").unwrap_or_else(|_| "segments.yaml".to_string());
-        let text = std::fs::read_to_string(&rules_path).with_context(|| format!("cannot read rules file {rules_path}"))?;
+        let url = std::env::var("AUDIENCE_STREAM_STORE")
+            .context("AUDIENCE_STREAM_STORE is not set (e.g. dynamodb:audience)")?;
+        let rules_path =
+            std::env::var("AUDIENCE_STREAM_RULES").unwrap_or_else(|_| "segments.yaml".to_string());
+        let text = std::fs::read_to_string(&rules_path)
+            .with_context(|| format!("cannot read rules file {rules_path}"))?;
         let rules = Rules::load(&text, &rules_path)?;
-        let store: Arc<dyn StateStore> = match url.parse::<StoreUrl>().map_err(anyhow::Error::msg)? {
-            StoreUrl::DynamoDb(table) => Arc::new(audience_store_dynamodb::DynamoStore::from_env(table).await),
-            StoreUrl::Embedded(path) => Arc::new(EmbeddedStore::open(&path)?),
-        };
+        let store: Arc<dyn StateStore> =
+            match url.parse::<StoreUrl>().map_err(anyhow::Error::msg)? {
+                StoreUrl::DynamoDb(table) => {
+                    Arc::new(audience_store_dynamodb::DynamoStore::from_env(table).await)
+                }
+                StoreUrl::Embedded(path) => Arc::new(EmbeddedStore::open(&path)?),
+            };
         Ok(Shared {
             store,
             rules: Arc::new(rules),

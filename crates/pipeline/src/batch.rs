@@ -8,8 +8,13 @@
 use crate::identity::resolve;
 use audience_core::rules::Rules;
 use audience_core::time::day_of;
-use audience_core::{apply, decode_record, ChangeKind, DecodeError, DecodedEvent, MembershipChange, Millis, RawRecord, RecordId, UserState};
-use audience_store::{AbsorbedIdentity, BatchRecord, DeadLetter, OutboxEntry, StateStore, StoreError, UserCommit};
+use audience_core::{
+    apply, decode_record, ChangeKind, DecodeError, DecodedEvent, MembershipChange, Millis,
+    RawRecord, RecordId, UserState,
+};
+use audience_store::{
+    AbsorbedIdentity, BatchRecord, DeadLetter, OutboxEntry, StateStore, StoreError, UserCommit,
+};
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeMap, HashMap};
 
@@ -69,9 +74,13 @@ pub async fn process_batch(
             Err(e) => set_aside.push(e),
         }
     }
-    let batch_id = records.first().map(|r| r.id.to_string()).unwrap_or_default();
+    let batch_id = records
+        .first()
+        .map(|r| r.id.to_string())
+        .unwrap_or_default();
     let raw_by_id: HashMap<&RecordId, &RawRecord> = records.iter().map(|r| (&r.id, r)).collect();
-    let mut outcome = process_decoded(store, rules, decoded, set_aside, &batch_id, now, opts).await?;
+    let mut outcome =
+        process_decoded(store, rules, decoded, set_aside, &batch_id, now, opts).await?;
     outcome.records = records.len();
     if opts.store_dead_letters && !outcome.set_aside.is_empty() {
         let letters: Vec<DeadLetter> = outcome
@@ -82,7 +91,10 @@ pub async fn process_batch(
                 reason: e.kind.reason().to_string(),
                 message: e.kind.to_string(),
                 at: now,
-                data: raw_by_id.get(&e.record).map(|r| payload_text(r)).unwrap_or_default(),
+                data: raw_by_id
+                    .get(&e.record)
+                    .map(|r| payload_text(r))
+                    .unwrap_or_default(),
             })
             .collect();
         store.put_dead_letters(&letters).await?;
@@ -147,11 +159,15 @@ pub async fn process_decoded(
     let jobs = groups.into_iter().map(|(user, evs)| {
         let links = links_by_user.remove(&user).unwrap_or_default();
         async move {
-            let result = commit_with_retries(store, rules, &user, &evs, links, batch_id, now, opts).await;
+            let result =
+                commit_with_retries(store, rules, &user, &evs, links, batch_id, now, opts).await;
             (user, evs, result)
         }
     });
-    let results: Vec<_> = stream::iter(jobs).buffer_unordered(opts.concurrency.max(1)).collect().await;
+    let results: Vec<_> = stream::iter(jobs)
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
     for (user, evs, result) in results {
         match result {
             Ok(done) => {
@@ -168,7 +184,9 @@ pub async fn process_decoded(
             }
         }
     }
-    outcome.changes.sort_by(|a, b| (&a.segment, &a.user).cmp(&(&b.segment, &b.user)));
+    outcome
+        .changes
+        .sort_by(|a, b| (&a.segment, &a.user).cmp(&(&b.segment, &b.user)));
     let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
     for e in &outcome.set_aside {
         *reasons.entry(e.kind.reason().to_string()).or_default() += 1;
@@ -278,14 +296,21 @@ async fn commit_with_retries(
 }
 
 /// Outbox entries for membership changes: one per change and destination of its segment.
-pub fn outbox_entries(rules: &Rules, changes: &[MembershipChange], change_id: &str) -> Vec<OutboxEntry> {
+pub fn outbox_entries(
+    rules: &Rules,
+    changes: &[MembershipChange],
+    change_id: &str,
+) -> Vec<OutboxEntry> {
     let mut out = Vec::new();
     for c in changes {
         let Some(seg) = rules.segment(&c.segment) else {
             continue;
         };
         let d = &seg.def.destinations;
-        let kinds = [("line", d.line.is_some()), ("pinpoint", d.pinpoint.is_some())];
+        let kinds = [
+            ("line", d.line.is_some()),
+            ("pinpoint", d.pinpoint.is_some()),
+        ];
         for (destination, enabled) in kinds {
             if enabled {
                 out.push(OutboxEntry {

@@ -14,7 +14,11 @@ pub struct Resolved {
 }
 
 /// Resolves every event's user key.
-pub async fn resolve(store: &dyn StateStore, events: &[DecodedEvent], line_attr: &str) -> StoreResult<Resolved> {
+pub async fn resolve(
+    store: &dyn StateStore,
+    events: &[DecodedEvent],
+    line_attr: &str,
+) -> StoreResult<Resolved> {
     let mut batch_links: BTreeMap<String, String> = BTreeMap::new();
     // The newest event that names both an endpoint and a user decides the link.
     let mut link_time: HashMap<String, i64> = HashMap::new();

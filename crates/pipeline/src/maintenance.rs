@@ -20,7 +20,12 @@ pub struct SweepOutcome {
 }
 
 /// Re-evaluates every user whose `next_flip_at` is at or before `now`, `page` at a time.
-pub async fn sweep(store: &dyn StateStore, rules: &Rules, now: Millis, page: usize) -> Result<SweepOutcome, StoreError> {
+pub async fn sweep(
+    store: &dyn StateStore,
+    rules: &Rules,
+    now: Millis,
+    page: usize,
+) -> Result<SweepOutcome, StoreError> {
     let mut out = SweepOutcome::default();
     let mut skipped: std::collections::HashSet<String> = std::collections::HashSet::new();
     loop {
@@ -82,7 +87,12 @@ pub struct RulesDiff {
 }
 
 /// Compares two rules files over every stored user (a dry run; nothing is written).
-pub async fn diff_rules(store: &dyn StateStore, old: &Rules, new: &Rules, now: Millis) -> Result<RulesDiff, StoreError> {
+pub async fn diff_rules(
+    store: &dyn StateStore,
+    old: &Rules,
+    new: &Rules,
+    now: Millis,
+) -> Result<RulesDiff, StoreError> {
     let mut diff = RulesDiff::default();
     let mut after: Option<String> = None;
     loop {

@@ -90,7 +90,13 @@ pub async fn snapshot(store: &dyn StateStore) -> Snapshot {
     let counts = store.segment_counts().await.expect("counts");
     let mut members = BTreeMap::new();
     for seg in counts.keys() {
-        members.insert(seg.clone(), store.list_members(seg, None, 10_000).await.expect("members"));
+        members.insert(
+            seg.clone(),
+            store
+                .list_members(seg, None, 10_000)
+                .await
+                .expect("members"),
+        );
     }
     Snapshot {
         users,
@@ -115,14 +121,25 @@ fn batch() -> Vec<RawRecord> {
 /// The same batch delivered twice leaves state, counters and outbox as after once.
 pub async fn redelivery_is_idempotent(store: &dyn StateStore) {
     let r = rules();
-    let first = process_batch(store, &r, &batch(), NOW, &BatchOptions::default()).await.expect("first");
-    assert_eq!(first.set_aside.len(), 1, "the malformed record is set aside");
+    let first = process_batch(store, &r, &batch(), NOW, &BatchOptions::default())
+        .await
+        .expect("first");
+    assert_eq!(
+        first.set_aside.len(),
+        1,
+        "the malformed record is set aside"
+    );
     assert!(first.failed.is_empty(), "{:?}", first.failed);
     let once = snapshot(store).await;
     assert_eq!(once.counts["buyer"].members, 6);
     assert_eq!(once.counts["two-buys"].members, 3);
-    let again = process_batch(store, &r, &batch(), NOW, &BatchOptions::default()).await.expect("again");
-    assert_eq!(again.duplicates, again.decoded, "every record of the redelivery is a duplicate");
+    let again = process_batch(store, &r, &batch(), NOW, &BatchOptions::default())
+        .await
+        .expect("again");
+    assert_eq!(
+        again.duplicates, again.decoded,
+        "every record of the redelivery is a duplicate"
+    );
     assert!(again.changes.is_empty());
     assert_eq!(snapshot(store).await, once, "redelivery changed the store");
 }
@@ -173,7 +190,12 @@ impl StateStore for FailingStore<'_> {
     async fn daily_history(&self, s: &str, a: i32, b: i32) -> StoreResult<Vec<DailyCounts>> {
         self.inner.daily_history(s, a, b).await
     }
-    async fn list_members(&self, s: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<String>> {
+    async fn list_members(
+        &self,
+        s: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
         self.inner.list_members(s, after, limit).await
     }
     async fn pending_summary(&self) -> StoreResult<Vec<PendingSummary>> {
@@ -226,7 +248,9 @@ where
 {
     let r = rules();
     let clean = fresh().await;
-    process_batch(&clean, &r, &batch(), NOW, &BatchOptions::default()).await.expect("clean run");
+    process_batch(&clean, &r, &batch(), NOW, &BatchOptions::default())
+        .await
+        .expect("clean run");
     let expected = snapshot(&clean).await;
     // 6 user commits + batch record + dead letters.
     for fail_at in 0..8 {
@@ -239,13 +263,33 @@ where
         let first = process_batch(&failing, &r, &batch(), NOW, &opts).await;
         let interrupted = first.is_err() || first.as_ref().is_ok_and(|o| !o.failed.is_empty());
         assert!(interrupted, "the failure at write {fail_at} must surface");
-        process_batch(&store, &r, &batch(), NOW, &opts).await.expect("retry");
+        process_batch(&store, &r, &batch(), NOW, &opts)
+            .await
+            .expect("retry");
         let got = snapshot(&store).await;
-        assert_eq!(got.counts, expected.counts, "counters after a crash at write {fail_at}");
-        assert_eq!(got.members, expected.members, "members after a crash at write {fail_at}");
-        assert_eq!(got.pending, expected.pending, "outbox after a crash at write {fail_at}");
-        let states = |s: &Snapshot| s.users.values().map(|u| (u.memberships.clone(), u.aggs.clone())).collect::<Vec<_>>();
-        assert_eq!(states(&got), states(&expected), "user state after a crash at write {fail_at}");
+        assert_eq!(
+            got.counts, expected.counts,
+            "counters after a crash at write {fail_at}"
+        );
+        assert_eq!(
+            got.members, expected.members,
+            "members after a crash at write {fail_at}"
+        );
+        assert_eq!(
+            got.pending, expected.pending,
+            "outbox after a crash at write {fail_at}"
+        );
+        let states = |s: &Snapshot| {
+            s.users
+                .values()
+                .map(|u| (u.memberships.clone(), u.aggs.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            states(&got),
+            states(&expected),
+            "user state after a crash at write {fail_at}"
+        );
     }
 }
 
@@ -272,7 +316,10 @@ impl<'a> BarrierStore<'a> {
 impl StateStore for BarrierStore<'_> {
     async fn load_users(&self, keys: &[String]) -> StoreResult<HashMap<String, UserState>> {
         let out = self.inner.load_users(keys).await;
-        let held = self.armed.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        let held = self
+            .armed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
         if held {
             self.barrier.wait().await;
         }
@@ -293,7 +340,12 @@ impl StateStore for BarrierStore<'_> {
     async fn daily_history(&self, s: &str, a: i32, b: i32) -> StoreResult<Vec<DailyCounts>> {
         self.inner.daily_history(s, a, b).await
     }
-    async fn list_members(&self, s: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<String>> {
+    async fn list_members(
+        &self,
+        s: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
         self.inner.list_members(s, after, limit).await
     }
     async fn pending_summary(&self) -> StoreResult<Vec<PendingSummary>> {
@@ -346,11 +398,31 @@ pub async fn concurrent_invocations_lose_nothing(store: &dyn StateStore) {
         process_batch(&barrier, &r, &b, NOW, &opts)
     );
     let (ra, rb) = (ra.expect("a"), rb.expect("b"));
-    assert!(ra.failed.is_empty() && rb.failed.is_empty(), "{:?} {:?}", ra.failed, rb.failed);
-    let user = store.load_users(&["cc".to_string()]).await.expect("load").remove("cc").expect("user saved");
-    assert_eq!(user.version, 2, "two commits, one after a conflict and reload");
-    assert!(user.memberships.contains_key("two-buys"), "both purchases counted: {user:?}");
-    assert_eq!(store.segment_counts().await.expect("counts")["buyer"].members, 1, "entered once");
+    assert!(
+        ra.failed.is_empty() && rb.failed.is_empty(),
+        "{:?} {:?}",
+        ra.failed,
+        rb.failed
+    );
+    let user = store
+        .load_users(&["cc".to_string()])
+        .await
+        .expect("load")
+        .remove("cc")
+        .expect("user saved");
+    assert_eq!(
+        user.version, 2,
+        "two commits, one after a conflict and reload"
+    );
+    assert!(
+        user.memberships.contains_key("two-buys"),
+        "both purchases counted: {user:?}"
+    );
+    assert_eq!(
+        store.segment_counts().await.expect("counts")["buyer"].members,
+        1,
+        "entered once"
+    );
 }
 
 /// An email event keyed by endpoint ID counts for the user once an app event links them;
@@ -358,19 +430,54 @@ pub async fn concurrent_invocations_lose_nothing(store: &dyn StateStore) {
 pub async fn identity_links_and_folding(store: &dyn StateStore) {
     let r = rules();
     // Before the link: the email open is kept under the endpoint ID.
-    let early = records(&[email_open("ep-id1", NOW - DAY)], "shardId-000000000009", 1);
-    process_batch(store, &r, &early, NOW, &BatchOptions::default()).await.expect("early");
-    assert_eq!(store.list_members("emailed", None, 10).await.expect("m"), vec!["ep-id1".to_string()]);
+    let early = records(
+        &[email_open("ep-id1", NOW - DAY)],
+        "shardId-000000000009",
+        1,
+    );
+    process_batch(store, &r, &early, NOW, &BatchOptions::default())
+        .await
+        .expect("early");
+    assert_eq!(
+        store.list_members("emailed", None, 10).await.expect("m"),
+        vec!["ep-id1".to_string()]
+    );
     // The app event reveals the owner: the endpoint's state folds into the user.
     let link = records(&[purchase("id1", NOW - DAY)], "shardId-000000000009", 2);
-    process_batch(store, &r, &link, NOW, &BatchOptions::default()).await.expect("link");
-    assert_eq!(store.list_members("emailed", None, 10).await.expect("m"), vec!["id1".to_string()]);
-    assert_eq!(store.segment_counts().await.expect("c")["emailed"].members, 1);
-    assert!(store.load_users(&["ep-id1".to_string()]).await.expect("l").is_empty(), "folded away");
+    process_batch(store, &r, &link, NOW, &BatchOptions::default())
+        .await
+        .expect("link");
+    assert_eq!(
+        store.list_members("emailed", None, 10).await.expect("m"),
+        vec!["id1".to_string()]
+    );
+    assert_eq!(
+        store.segment_counts().await.expect("c")["emailed"].members,
+        1
+    );
+    assert!(
+        store
+            .load_users(&["ep-id1".to_string()])
+            .await
+            .expect("l")
+            .is_empty(),
+        "folded away"
+    );
     // Later email events go to the user.
-    let later = records(&[email_open("ep-id1", NOW - 1000)], "shardId-000000000009", 3);
-    process_batch(store, &r, &later, NOW, &BatchOptions::default()).await.expect("later");
-    let user = store.load_users(&["id1".to_string()]).await.expect("l").remove("id1").expect("user");
+    let later = records(
+        &[email_open("ep-id1", NOW - 1000)],
+        "shardId-000000000009",
+        3,
+    );
+    process_batch(store, &r, &later, NOW, &BatchOptions::default())
+        .await
+        .expect("later");
+    let user = store
+        .load_users(&["id1".to_string()])
+        .await
+        .expect("l")
+        .remove("id1")
+        .expect("user");
     assert_eq!(user.last_seen.get("_email.open"), Some(&(NOW - 1000)));
 }
 
@@ -378,13 +485,30 @@ pub async fn identity_links_and_folding(store: &dyn StateStore) {
 pub async fn sweep_exits_on_time(store: &dyn StateStore) {
     let r = rules();
     let recs = records(&[purchase("sw", NOW - DAY)], "shardId-000000000010", 1);
-    process_batch(store, &r, &recs, NOW, &BatchOptions::default()).await.expect("batch");
-    let flip = store.load_users(&["sw".to_string()]).await.expect("l")["sw"].next_flip_at.expect("flip time");
+    process_batch(store, &r, &recs, NOW, &BatchOptions::default())
+        .await
+        .expect("batch");
+    let flip = store.load_users(&["sw".to_string()]).await.expect("l")["sw"]
+        .next_flip_at
+        .expect("flip time");
     let early = sweep(store, &r, flip - 1, 100).await.expect("early sweep");
-    assert!(early.changes.iter().all(|c| c.user != "sw"), "nothing before the flip");
+    assert!(
+        early.changes.iter().all(|c| c.user != "sw"),
+        "nothing before the flip"
+    );
     let on_time = sweep(store, &r, flip, 100).await.expect("sweep");
-    let exits: Vec<_> = on_time.changes.iter().filter(|c| c.user == "sw").map(|c| c.segment.as_str()).collect();
+    let exits: Vec<_> = on_time
+        .changes
+        .iter()
+        .filter(|c| c.user == "sw")
+        .map(|c| c.segment.as_str())
+        .collect();
     assert_eq!(exits, vec!["buyer"]);
     let pending = store.pending("line", "buyer", 100).await.expect("p");
-    assert!(pending.iter().any(|e| e.user == "sw" && e.op == audience_core::ChangeKind::Exited), "exit queued for LINE");
+    assert!(
+        pending
+            .iter()
+            .any(|e| e.user == "sw" && e.op == audience_core::ChangeKind::Exited),
+        "exit queued for LINE"
+    );
 }

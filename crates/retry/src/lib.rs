@@ -71,7 +71,9 @@ mod secs {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let v = f64::deserialize(d)?;
         if !v.is_finite() || v < 0.0 {
-            return Err(serde::de::Error::custom("a duration in seconds must be ≥ 0"));
+            return Err(serde::de::Error::custom(
+                "a duration in seconds must be ≥ 0",
+            ));
         }
         Ok(Duration::from_secs_f64(v))
     }
@@ -108,16 +110,33 @@ where
     loop {
         attempts += 1;
         match op().await {
-            Ok(v) => return Attempted { result: Ok(v), attempts },
+            Ok(v) => {
+                return Attempted {
+                    result: Ok(v),
+                    attempts,
+                }
+            }
             Err(e) if e.is_retryable() => match waits.next() {
                 Some(wait) => {
-                    let wait = e.retry_after().map_or(wait, |asked| asked.max(wait).min(policy.cap.max(asked)));
+                    let wait = e
+                        .retry_after()
+                        .map_or(wait, |asked| asked.max(wait).min(policy.cap.max(asked)));
                     tracing::info!(attempt = attempts, wait_ms = wait.as_millis() as u64, error = %e, "retrying");
                     tokio::time::sleep(wait).await;
                 }
-                None => return Attempted { result: Err(e), attempts },
+                None => {
+                    return Attempted {
+                        result: Err(e),
+                        attempts,
+                    }
+                }
             },
-            Err(e) => return Attempted { result: Err(e), attempts },
+            Err(e) => {
+                return Attempted {
+                    result: Err(e),
+                    attempts,
+                }
+            }
         }
     }
 }
@@ -133,7 +152,11 @@ pub enum Partial<I, E> {
 /// Sends `items`, re-sending only the items each attempt reports as failed, until none are
 /// left or the policy runs out. Returns the items never accepted (empty on success), the
 /// last error, and the attempts made. A permanent error (`Err`) stops at once.
-pub async fn retry_partial<I, E, F, Fut>(policy: &RetryPolicy, items: Vec<I>, mut send: F) -> (Vec<I>, Option<E>, u32)
+pub async fn retry_partial<I, E, F, Fut>(
+    policy: &RetryPolicy,
+    items: Vec<I>,
+    mut send: F,
+) -> (Vec<I>, Option<E>, u32)
 where
     E: Retryable + std::fmt::Display,
     F: FnMut(Vec<I>) -> Fut,
@@ -194,18 +217,28 @@ mod tests {
     #[tokio::test]
     async fn partial_resends_only_failed_items() {
         let sent = std::cell::RefCell::new(Vec::new());
-        let (left, err, attempts) = retry_partial(&RetryPolicy::fast(5), vec![1, 2, 3, 4], |items: Vec<i32>| {
-            sent.borrow_mut().push(items.clone());
-            async move {
-                let failed: Vec<i32> = items.into_iter().filter(|i| *i % 2 == 0 && *i < 4).collect();
-                if failed.is_empty() {
-                    Ok(Partial::Done)
-                } else {
-                    // Item 2 fails once, then succeeds.
-                    Ok(Partial::Retry(failed.into_iter().map(|i| i + 2).collect(), E(true)))
+        let (left, err, attempts) = retry_partial(
+            &RetryPolicy::fast(5),
+            vec![1, 2, 3, 4],
+            |items: Vec<i32>| {
+                sent.borrow_mut().push(items.clone());
+                async move {
+                    let failed: Vec<i32> = items
+                        .into_iter()
+                        .filter(|i| *i % 2 == 0 && *i < 4)
+                        .collect();
+                    if failed.is_empty() {
+                        Ok(Partial::Done)
+                    } else {
+                        // Item 2 fails once, then succeeds.
+                        Ok(Partial::Retry(
+                            failed.into_iter().map(|i| i + 2).collect(),
+                            E(true),
+                        ))
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
         assert!(left.is_empty() && err.is_none());
         assert_eq!(attempts, 2);

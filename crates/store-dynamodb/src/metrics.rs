@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 pub struct Metrics {
     requests: AtomicU64,
+    write_requests: AtomicU64,
     read_milli_units: AtomicU64,
     write_milli_units: AtomicU64,
     transactions: AtomicU64,
@@ -21,6 +22,8 @@ pub struct Metrics {
 pub struct MetricsSnapshot {
     /// Requests sent (including retries of unprocessed keys and transaction conflicts).
     pub requests: u64,
+    /// Of those, write requests (PutItem, UpdateItem, DeleteItem, BatchWriteItem, TransactWriteItems).
+    pub write_requests: u64,
     /// Read capacity units consumed.
     pub read_units: f64,
     /// Write capacity units consumed.
@@ -36,6 +39,7 @@ impl MetricsSnapshot {
     pub fn since(&self, earlier: &MetricsSnapshot) -> MetricsSnapshot {
         MetricsSnapshot {
             requests: self.requests.saturating_sub(earlier.requests),
+            write_requests: self.write_requests.saturating_sub(earlier.write_requests),
             read_units: self.read_units - earlier.read_units,
             write_units: self.write_units - earlier.write_units,
             transactions: self.transactions.saturating_sub(earlier.transactions),
@@ -64,6 +68,9 @@ impl Metrics {
         consumed: impl IntoIterator<Item = &'a ConsumedCapacity>,
     ) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        if access == Access::Write {
+            self.write_requests.fetch_add(1, Ordering::Relaxed);
+        }
         for c in consumed {
             let (read, write) = match (c.read_capacity_units(), c.write_capacity_units()) {
                 (None, None) => match access {
@@ -93,6 +100,7 @@ impl Metrics {
     pub fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
             requests: self.requests.load(Ordering::Relaxed),
+            write_requests: self.write_requests.load(Ordering::Relaxed),
             read_units: self.read_milli_units.load(Ordering::Relaxed) as f64 / 1000.0,
             write_units: self.write_milli_units.load(Ordering::Relaxed) as f64 / 1000.0,
             transactions: self.transactions.load(Ordering::Relaxed),

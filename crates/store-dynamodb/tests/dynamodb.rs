@@ -111,7 +111,7 @@ async fn two_writers_from_one_version_exactly_one_conflicts() {
             .count();
         assert_eq!((ok, conflicts), (1, 1), "round {round}: {results:?}");
         assert_eq!(
-            store.load_users(&[user.clone()]).await.unwrap()[&user].version,
+            store.load_users(std::slice::from_ref(&user)).await.unwrap()[&user].version,
             2
         );
     }

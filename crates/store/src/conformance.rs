@@ -62,8 +62,14 @@ pub async fn run(store: &dyn StateStore) {
 }
 
 async fn users_versions_and_conflicts(store: &dyn StateStore) {
-    store.commit_user(&commit("c-u1", 0, &[], T0)).await.expect("first save");
-    let loaded = store.load_users(&["c-u1".into(), "c-missing".into()]).await.expect("load");
+    store
+        .commit_user(&commit("c-u1", 0, &[], T0))
+        .await
+        .expect("first save");
+    let loaded = store
+        .load_users(&["c-u1".into(), "c-missing".into()])
+        .await
+        .expect("load");
     assert_eq!(loaded.len(), 1, "only stored users are returned");
     assert_eq!(loaded["c-u1"].version, 1, "version is stored");
     // Saving from a stale version is a distinct error and writes nothing.
@@ -73,8 +79,14 @@ async fn users_versions_and_conflicts(store: &dyn StateStore) {
         other => panic!("expected a version conflict, got {other:?}"),
     }
     let counts = store.segment_counts().await.expect("counts");
-    assert!(!counts.contains_key("c-seg"), "a conflicting commit must not touch counters");
-    store.commit_user(&commit("c-u1", 1, &[], T0)).await.expect("save from current version");
+    assert!(
+        !counts.contains_key("c-seg"),
+        "a conflicting commit must not touch counters"
+    );
+    store
+        .commit_user(&commit("c-u1", 1, &[], T0))
+        .await
+        .expect("save from current version");
     let links = store.load_links(&["ep-c-u1".into()]).await.expect("links");
     assert_eq!(links.get("ep-c-u1").map(String::as_str), Some("c-u1"));
 }
@@ -89,32 +101,70 @@ async fn memberships_counters_history(store: &dyn StateStore) {
         .await
         .expect("enter b");
     store
-        .commit_user(&commit("m-a", 1, &[("m-seg", ChangeKind::Exited)], T0 + DAY))
+        .commit_user(&commit(
+            "m-a",
+            1,
+            &[("m-seg", ChangeKind::Exited)],
+            T0 + DAY,
+        ))
         .await
         .expect("exit a");
     let counts = store.segment_counts().await.expect("counts")["m-seg"];
-    assert_eq!(counts, SegmentCounts { members: 1, entered: 2, exited: 1 });
-    let members = store.list_members("m-seg", None, 10).await.expect("members");
+    assert_eq!(
+        counts,
+        SegmentCounts {
+            members: 1,
+            entered: 2,
+            exited: 1
+        }
+    );
+    let members = store
+        .list_members("m-seg", None, 10)
+        .await
+        .expect("members");
     assert_eq!(members, vec!["m-b".to_string()]);
     let day0 = audience_core::time::day_of(T0);
-    let history = store.daily_history("m-seg", day0, day0 + 1).await.expect("history");
+    let history = store
+        .daily_history("m-seg", day0, day0 + 1)
+        .await
+        .expect("history");
     assert_eq!(
         history,
         vec![
-            DailyCounts { day: day0, entered: 2, exited: 0 },
-            DailyCounts { day: day0 + 1, entered: 0, exited: 1 }
+            DailyCounts {
+                day: day0,
+                entered: 2,
+                exited: 0
+            },
+            DailyCounts {
+                day: day0 + 1,
+                entered: 0,
+                exited: 1
+            }
         ]
     );
     // Paging.
     for i in 0..5 {
         store
-            .commit_user(&commit(&format!("p-{i}"), 0, &[("p-seg", ChangeKind::Entered)], T0))
+            .commit_user(&commit(
+                &format!("p-{i}"),
+                0,
+                &[("p-seg", ChangeKind::Entered)],
+                T0,
+            ))
             .await
             .expect("enter");
     }
     let first = store.list_members("p-seg", None, 3).await.expect("page 1");
-    let rest = store.list_members("p-seg", first.last().map(String::as_str), 3).await.expect("page 2");
-    assert_eq!(first.len() + rest.len(), 5, "pages cover every member once: {first:?} {rest:?}");
+    let rest = store
+        .list_members("p-seg", first.last().map(String::as_str), 3)
+        .await
+        .expect("page 2");
+    assert_eq!(
+        first.len() + rest.len(),
+        5,
+        "pages cover every member once: {first:?} {rest:?}"
+    );
 }
 
 async fn outbox_and_acks(store: &dyn StateStore) {
@@ -138,10 +188,19 @@ async fn outbox_and_acks(store: &dyn StateStore) {
     assert_eq!(removed, 1, "only the unchanged entry is acknowledged");
     let left = store.pending("line", "o-seg", 10).await.expect("pending");
     assert_eq!(left.len(), 1);
-    assert_eq!((left[0].user.as_str(), left[0].op), ("o-a", ChangeKind::Exited));
+    assert_eq!(
+        (left[0].user.as_str(), left[0].op),
+        ("o-a", ChangeKind::Exited)
+    );
     let summary = store.pending_summary().await.expect("summary");
-    let row = summary.iter().find(|s| s.segment == "o-seg").expect("summary row");
-    assert_eq!((row.additions, row.exits, row.oldest_at), (0, 1, Some(T0 + 10)));
+    let row = summary
+        .iter()
+        .find(|s| s.segment == "o-seg")
+        .expect("summary row");
+    assert_eq!(
+        (row.additions, row.exits, row.oldest_at),
+        (0, 1, Some(T0 + 10))
+    );
 }
 
 async fn ledger_destination_state_batches(store: &dyn StateStore) {
@@ -167,10 +226,25 @@ async fn ledger_destination_state_batches(store: &dyn StateStore) {
     let rows = store.ledger(2).await.expect("ledger read");
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].users, 2, "newest first");
-    assert_eq!(store.destination_state("line", "d-seg").await.expect("read"), None);
+    assert_eq!(
+        store
+            .destination_state("line", "d-seg")
+            .await
+            .expect("read"),
+        None
+    );
     let value = json!({"audience_group_id": 42});
-    store.put_destination_state("line", "d-seg", &value).await.expect("write");
-    assert_eq!(store.destination_state("line", "d-seg").await.expect("read"), Some(value));
+    store
+        .put_destination_state("line", "d-seg", &value)
+        .await
+        .expect("write");
+    assert_eq!(
+        store
+            .destination_state("line", "d-seg")
+            .await
+            .expect("read"),
+        Some(value)
+    );
     let batch = BatchRecord {
         batch_id: "shardId-0:1".into(),
         day: 100,
@@ -199,9 +273,15 @@ async fn due_index_and_scan(store: &dyn StateStore) {
     c.state.next_flip_at = Some(T0 - 5);
     store.commit_user(&c).await.expect("save due user");
     let due = store.due_users(T0, 1000).await.expect("due");
-    assert!(due.contains(&"z-due".to_string()), "a user whose flip time passed is due: {due:?}");
+    assert!(
+        due.contains(&"z-due".to_string()),
+        "a user whose flip time passed is due: {due:?}"
+    );
     let not_yet = store.due_users(T0 - 10, 1000).await.expect("due");
-    assert!(!not_yet.contains(&"z-due".to_string()), "not due before its flip time");
+    assert!(
+        !not_yet.contains(&"z-due".to_string()),
+        "not due before its flip time"
+    );
     let mut seen = 0;
     let mut after: Option<String> = None;
     loop {
@@ -212,7 +292,11 @@ async fn due_index_and_scan(store: &dyn StateStore) {
         seen += page.len();
         after = page.last().map(|u| u.user.clone());
     }
-    assert_eq!(seen as u64, store.user_count().await.expect("count"), "a scan sees every user once");
+    assert_eq!(
+        seen as u64,
+        store.user_count().await.expect("count"),
+        "a scan sees every user once"
+    );
 }
 
 async fn absorbing_an_identity(store: &dyn StateStore) {
@@ -228,10 +312,28 @@ async fn absorbing_an_identity(store: &dyn StateStore) {
         at: T0 + 1,
         cause: Cause::Event("x".into()),
     });
-    c.absorbed = Some(AbsorbedIdentity { key: "ep-x".into(), version: 1 });
+    c.absorbed = Some(AbsorbedIdentity {
+        key: "ep-x".into(),
+        version: 1,
+    });
     store.commit_user(&c).await.expect("absorb");
-    let loaded = store.load_users(&["ep-x".into(), "a-user".into()]).await.expect("load");
-    assert!(!loaded.contains_key("ep-x"), "the absorbed identity is gone");
-    assert_eq!(store.segment_counts().await.expect("counts")["a-seg"].members, 1);
-    assert_eq!(store.list_members("a-seg", None, 10).await.expect("members"), vec!["a-user".to_string()]);
+    let loaded = store
+        .load_users(&["ep-x".into(), "a-user".into()])
+        .await
+        .expect("load");
+    assert!(
+        !loaded.contains_key("ep-x"),
+        "the absorbed identity is gone"
+    );
+    assert_eq!(
+        store.segment_counts().await.expect("counts")["a-seg"].members,
+        1
+    );
+    assert_eq!(
+        store
+            .list_members("a-seg", None, 10)
+            .await
+            .expect("members"),
+        vec!["a-user".to_string()]
+    );
 }

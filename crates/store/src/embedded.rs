@@ -40,11 +40,16 @@ impl EmbeddedStore {
     /// Opens (creating if needed) the store at `path`; parent directories are created.
     pub fn open(path: &Path) -> StoreResult<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError::Other(format!("cannot create directory {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Other(format!("cannot create directory {}: {e}", parent.display()))
+            })?;
         }
-        let conn = Connection::open(path)
-            .map_err(|e| StoreError::Other(format!("cannot open embedded store {}: {e}", path.display())))?;
+        let conn = Connection::open(path).map_err(|e| {
+            StoreError::Other(format!(
+                "cannot open embedded store {}: {e}",
+                path.display()
+            ))
+        })?;
         Self::init(conn, &path.display().to_string())
     }
 
@@ -55,16 +60,18 @@ impl EmbeddedStore {
     }
 
     fn init(conn: Connection, name: &str) -> StoreResult<Self> {
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| StoreError::Other(format!("cannot initialise embedded store {name}: {e}")))?;
-        Ok(EmbeddedStore { conn: Mutex::new(conn) })
+        conn.execute_batch(SCHEMA).map_err(|e| {
+            StoreError::Other(format!("cannot initialise embedded store {name}: {e}"))
+        })?;
+        Ok(EmbeddedStore {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let mut conn = self
-            .conn
-            .lock()
-            .map_err(|_| StoreError::Other("embedded store lock poisoned by an earlier panic".into()))?;
+        let mut conn = self.conn.lock().map_err(|_| {
+            StoreError::Other("embedded store lock poisoned by an earlier panic".into())
+        })?;
         f(&mut conn)
     }
 }
@@ -209,11 +216,17 @@ impl StateStore for EmbeddedStore {
                     ))
                 })
                 .map_err(sql("read counts"))?;
-            rows.collect::<Result<BTreeMap<_, _>, _>>().map_err(sql("read counts"))
+            rows.collect::<Result<BTreeMap<_, _>, _>>()
+                .map_err(sql("read counts"))
         })
     }
 
-    async fn daily_history(&self, segment: &str, from_day: i32, to_day: i32) -> StoreResult<Vec<DailyCounts>> {
+    async fn daily_history(
+        &self,
+        segment: &str,
+        from_day: i32,
+        to_day: i32,
+    ) -> StoreResult<Vec<DailyCounts>> {
         self.with(|c| {
             let mut stmt = c
                 .prepare_cached("SELECT day, entered, exited FROM daily WHERE segment = ?1 AND day BETWEEN ?2 AND ?3 ORDER BY day")
@@ -231,7 +244,12 @@ impl StateStore for EmbeddedStore {
         })
     }
 
-    async fn list_members(&self, segment: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<String>> {
+    async fn list_members(
+        &self,
+        segment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
         self.with(|c| {
             let mut stmt = c
                 .prepare_cached("SELECT user FROM members WHERE segment = ?1 AND user > ?2 ORDER BY user LIMIT ?3")
@@ -266,7 +284,12 @@ impl StateStore for EmbeddedStore {
         })
     }
 
-    async fn pending(&self, destination: &str, segment: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
+    async fn pending(
+        &self,
+        destination: &str,
+        segment: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxEntry>> {
         self.with(|c| {
             let mut stmt = c
                 .prepare_cached(
@@ -310,9 +333,12 @@ impl StateStore for EmbeddedStore {
     async fn append_ledger(&self, entry: &LedgerEntry) -> StoreResult<()> {
         let text = to_json(entry)?;
         self.with(|c| {
-            c.execute("INSERT INTO ledger (at, entry) VALUES (?1, ?2)", params![entry.at, text])
-                .map(|_| ())
-                .map_err(sql("append ledger"))
+            c.execute(
+                "INSERT INTO ledger (at, entry) VALUES (?1, ?2)",
+                params![entry.at, text],
+            )
+            .map(|_| ())
+            .map_err(sql("append ledger"))
         })
     }
 
@@ -322,7 +348,9 @@ impl StateStore for EmbeddedStore {
                 .prepare_cached("SELECT seq, entry FROM ledger ORDER BY seq DESC LIMIT ?1")
                 .map_err(sql("prepare ledger"))?;
             let rows = stmt
-                .query_map([limit as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .query_map([limit as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
                 .map_err(sql("read ledger"))?;
             let mut out = Vec::new();
             for row in rows {
@@ -364,7 +392,11 @@ impl StateStore for EmbeddedStore {
         })
     }
 
-    async fn destination_state(&self, destination: &str, segment: &str) -> StoreResult<Option<serde_json::Value>> {
+    async fn destination_state(
+        &self,
+        destination: &str,
+        segment: &str,
+    ) -> StoreResult<Option<serde_json::Value>> {
         self.with(|c| {
             let text: Option<String> = c
                 .query_row(
@@ -374,11 +406,17 @@ impl StateStore for EmbeddedStore {
                 )
                 .optional()
                 .map_err(sql("read destination state"))?;
-            text.map(|t| from_json(&format!("{destination}/{segment}"), &t)).transpose()
+            text.map(|t| from_json(&format!("{destination}/{segment}"), &t))
+                .transpose()
         })
     }
 
-    async fn put_destination_state(&self, destination: &str, segment: &str, value: &serde_json::Value) -> StoreResult<()> {
+    async fn put_destination_state(
+        &self,
+        destination: &str,
+        segment: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<()> {
         let text = to_json(value)?;
         self.with(|c| {
             c.execute(
@@ -422,7 +460,10 @@ impl StateStore for EmbeddedStore {
     }
 
     async fn put_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<()> {
-        let texts = letters.iter().map(to_json).collect::<StoreResult<Vec<_>>>()?;
+        let texts = letters
+            .iter()
+            .map(to_json)
+            .collect::<StoreResult<Vec<_>>>()?;
         self.with(|c| {
             let tx = c.transaction().map_err(sql("begin dead letters"))?;
             for (l, text) in letters.iter().zip(texts) {
@@ -438,7 +479,13 @@ impl StateStore for EmbeddedStore {
     }
 }
 
-fn apply_change(tx: &rusqlite::Transaction<'_>, segment: &str, user: &str, kind: ChangeKind, at: Millis) -> StoreResult<()> {
+fn apply_change(
+    tx: &rusqlite::Transaction<'_>,
+    segment: &str,
+    user: &str,
+    kind: ChangeKind,
+    at: Millis,
+) -> StoreResult<()> {
     let day = day_of(at);
     let (delta, entered, exited) = match kind {
         ChangeKind::Entered => (1i64, 1i64, 0i64),

@@ -43,16 +43,31 @@ pub trait StateStore: Send + Sync {
     async fn segment_counts(&self) -> StoreResult<BTreeMap<String, SegmentCounts>>;
 
     /// Daily enters/exits of a segment for days `from..=to` (days with no change omitted).
-    async fn daily_history(&self, segment: &str, from_day: i32, to_day: i32) -> StoreResult<Vec<DailyCounts>>;
+    async fn daily_history(
+        &self,
+        segment: &str,
+        from_day: i32,
+        to_day: i32,
+    ) -> StoreResult<Vec<DailyCounts>>;
 
     /// Members of a segment in key order, after `after`, at most `limit`.
-    async fn list_members(&self, segment: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<String>>;
+    async fn list_members(
+        &self,
+        segment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>>;
 
     /// Pending sync work per destination and segment.
     async fn pending_summary(&self) -> StoreResult<Vec<PendingSummary>>;
 
     /// Pending entries of one destination and segment, oldest first, at most `limit`.
-    async fn pending(&self, destination: &str, segment: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
+    async fn pending(
+        &self,
+        destination: &str,
+        segment: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxEntry>>;
 
     /// Removes entries the destination has accepted; an entry replaced by a newer change
     /// since it was read (different `change_id`) stays. Returns how many were removed.
@@ -71,10 +86,19 @@ pub trait StateStore: Send + Sync {
     async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserState>>;
 
     /// A destination's remembered state for a segment (audience ID, last import job…).
-    async fn destination_state(&self, destination: &str, segment: &str) -> StoreResult<Option<serde_json::Value>>;
+    async fn destination_state(
+        &self,
+        destination: &str,
+        segment: &str,
+    ) -> StoreResult<Option<serde_json::Value>>;
 
     /// Replaces a destination's remembered state for a segment.
-    async fn put_destination_state(&self, destination: &str, segment: &str, value: &serde_json::Value) -> StoreResult<()>;
+    async fn put_destination_state(
+        &self,
+        destination: &str,
+        segment: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<()>;
 
     /// Records a processed batch's statistics (rewriting the same `batch_id` is harmless).
     async fn record_batch(&self, batch: &BatchRecord) -> StoreResult<()>;

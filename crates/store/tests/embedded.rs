@@ -16,5 +16,8 @@ async fn embedded_store_on_disk_conforms_and_persists() {
         audience_store::conformance::run(&store).await;
     }
     let reopened = audience_store::EmbeddedStore::open(&path).unwrap();
-    assert!(reopened.user_count().await.unwrap() > 0, "state survives a reopen");
+    assert!(
+        reopened.user_count().await.unwrap() > 0,
+        "state survives a reopen"
+    );
 }

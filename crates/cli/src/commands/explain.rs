@@ -37,7 +37,11 @@ pub async fn run(args: ExplainArgs) -> Result<()> {
     let store = open_store(&args.store.store).await?;
     let mut users = store.load_users(std::slice::from_ref(&args.user)).await?;
     let Some(state) = users.remove(&args.user) else {
-        bail!("user `{}` is not in the store {}", args.user, args.store.store);
+        bail!(
+            "user `{}` is not in the store {}",
+            args.user,
+            args.store.store
+        );
     };
     let mut out = Vec::new();
     for (i, seg) in rules.segments.iter().enumerate() {
@@ -45,12 +49,19 @@ pub async fn run(args: ExplainArgs) -> Result<()> {
             continue;
         }
         if let Some(e) = audience_core::explain(&state, &rules, i, now) {
-            out.push((seg.def.id.clone(), state.memberships.contains_key(&seg.def.id), e));
+            out.push((
+                seg.def.id.clone(),
+                state.memberships.contains_key(&seg.def.id),
+                e,
+            ));
         }
     }
     if let Some(wanted) = &args.segment {
         if out.is_empty() {
-            bail!("segment `{wanted}` is not in {}", args.rules.rules.display());
+            bail!(
+                "segment `{wanted}` is not in {}",
+                args.rules.rules.display()
+            );
         }
     }
     if args.json {
@@ -61,12 +72,20 @@ pub async fn run(args: ExplainArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
-    println!("user {} at {}", args.user, audience_core::time::format_rfc3339(now));
+    println!(
+        "user {} at {}",
+        args.user,
+        audience_core::time::format_rfc3339(now)
+    );
     for (id, stored, e) in &out {
         println!(
             "\n{} {id}{}",
             if e.holds { "IN " } else { "OUT" },
-            if *stored != e.holds { " (stored membership differs: a sweep or new event will update it)" } else { "" }
+            if *stored != e.holds {
+                " (stored membership differs: a sweep or new event will update it)"
+            } else {
+                ""
+            }
         );
         print_tree(e, 1);
     }
@@ -75,7 +94,11 @@ pub async fn run(args: ExplainArgs) -> Result<()> {
 
 fn print_tree(e: &Explanation, depth: usize) {
     let mark = if e.holds { "✓" } else { "✗" };
-    let detail = if e.detail.is_empty() { String::new() } else { format!(" — {}", e.detail) };
+    let detail = if e.detail.is_empty() {
+        String::new()
+    } else {
+        format!(" — {}", e.detail)
+    };
     println!("{}{mark} {}{detail}", "  ".repeat(depth), e.condition);
     for c in &e.children {
         print_tree(c, depth + 1);

@@ -134,8 +134,13 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
     }
 
     let store = open_store(&args.store.store).await?;
-    let progress = ProgressBar::with_draw_target(Some(decoded.len() as u64), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} records {per_sec} eta {eta}") {
+    let progress = ProgressBar::with_draw_target(
+        Some(decoded.len() as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} records {per_sec} eta {eta}")
+    {
         progress.set_style(style);
     }
     let opts = BatchOptions::default();
@@ -171,9 +176,17 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
         let (events, errors): (Vec<_>, Vec<_>) = chunk.into_iter().partition(Result::is_ok);
         let events: Vec<DecodedEvent> = events.into_iter().filter_map(Result::ok).collect();
         let errors: Vec<DecodeError> = errors.into_iter().filter_map(Result::err).collect();
-        let outcome = process_decoded(store.as_ref(), &rules, events, errors, &batch_id, now, &opts)
-            .await
-            .with_context(|| format!("batch starting at record {batch_id}"))?;
+        let outcome = process_decoded(
+            store.as_ref(),
+            &rules,
+            events,
+            errors,
+            &batch_id,
+            now,
+            &opts,
+        )
+        .await
+        .with_context(|| format!("batch starting at record {batch_id}"))?;
         summary.decoded += outcome.decoded as u64;
         summary.duplicates += outcome.duplicates as u64;
         summary.failed += outcome.failed.len() as u64;
@@ -191,7 +204,10 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
     progress.finish_and_clear();
     summary.set_aside = set_aside_all.len() as u64;
     for e in &set_aside_all {
-        *summary.set_aside_reasons.entry(e.kind.reason().to_string()).or_default() += 1;
+        *summary
+            .set_aside_reasons
+            .entry(e.kind.reason().to_string())
+            .or_default() += 1;
     }
     summary.users = store.user_count().await?;
     let counts = store.segment_counts().await?;
@@ -223,8 +239,13 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_out(dir: &std::path::Path, set_aside: &[DecodeError], failed: &[(audience_core::RecordId, String)]) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create output directory {}", dir.display()))?;
+fn write_out(
+    dir: &std::path::Path,
+    set_aside: &[DecodeError],
+    failed: &[(audience_core::RecordId, String)],
+) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create output directory {}", dir.display()))?;
     let path = dir.join("set-aside.jsonl");
     let mut file = std::io::BufWriter::new(
         std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?,
@@ -237,7 +258,8 @@ fn write_out(dir: &std::path::Path, set_aside: &[DecodeError], failed: &[(audien
         let line = serde_json::json!({"record": record.to_string(), "reason": "commit_failed", "message": error});
         writeln!(file, "{line}").with_context(|| format!("cannot write {}", path.display()))?;
     }
-    file.flush().with_context(|| format!("cannot write {}", path.display()))?;
+    file.flush()
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
@@ -256,7 +278,11 @@ fn print_human(s: &Summary, out: Option<&PathBuf>) {
         } else {
             format!(
                 " ({})",
-                s.set_aside_reasons.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
+                s.set_aside_reasons
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         },
         s.failed,
@@ -265,6 +291,10 @@ fn print_human(s: &Summary, out: Option<&PathBuf>) {
     println!();
     report::print_segments(&s.segments, &s.pending);
     if let Some(dir) = out {
-        println!("\nset-aside records: {}/set-aside.jsonl; planned sync requests: {}/outbox/", dir.display(), dir.display());
+        println!(
+            "\nset-aside records: {}/set-aside.jsonl; planned sync requests: {}/outbox/",
+            dir.display(),
+            dir.display()
+        );
     }
 }

@@ -13,21 +13,43 @@ use std::path::Path;
 const PAGE: usize = 1000;
 
 /// Writes `outbox/line-<segment>.json` and `outbox/pinpoint-<segment>.json`.
-pub async fn write_planned(dir: &Path, store: &dyn StateStore, rules: &Rules, now: Millis) -> Result<()> {
+pub async fn write_planned(
+    dir: &Path,
+    store: &dyn StateStore,
+    rules: &Rules,
+    now: Millis,
+) -> Result<()> {
     let outbox = dir.join("outbox");
-    std::fs::create_dir_all(&outbox).with_context(|| format!("cannot create {}", outbox.display()))?;
+    std::fs::create_dir_all(&outbox)
+        .with_context(|| format!("cannot create {}", outbox.display()))?;
     for seg in &rules.segments {
         let id = &seg.def.id;
         if let Some(line) = &seg.def.destinations.line {
             let pending = all_pending(store, "line", id).await?;
-            let adds: Vec<String> = pending.iter().filter(|e| e.op == ChangeKind::Entered).map(|e| e.user.clone()).collect();
-            let exits = pending.iter().filter(|e| e.op == ChangeKind::Exited).count() as u64;
+            let adds: Vec<String> = pending
+                .iter()
+                .filter(|e| e.op == ChangeKind::Entered)
+                .map(|e| e.user.clone())
+                .collect();
+            let exits = pending
+                .iter()
+                .filter(|e| e.op == ChangeKind::Exited)
+                .count() as u64;
             let users = store.load_users(&adds).await?;
             let line_ids: Vec<String> = adds
                 .iter()
-                .filter_map(|u| users.get(u).and_then(|s| s.active_line_user_id()).map(str::to_string))
+                .filter_map(|u| {
+                    users
+                        .get(u)
+                        .and_then(|s| s.active_line_user_id())
+                        .map(str::to_string)
+                })
                 .collect();
-            let members = store.segment_counts().await?.get(id).map_or(0, |c| c.members.max(0) as u64);
+            let members = store
+                .segment_counts()
+                .await?
+                .get(id)
+                .map_or(0, |c| c.members.max(0) as u64);
             let state: LineAudienceState = store
                 .destination_state("line", id)
                 .await?
@@ -41,7 +63,11 @@ pub async fn write_planned(dir: &Path, store: &dyn StateStore, rules: &Rules, no
                     ifa: line.ifa,
                     additions: line_ids.clone(),
                     exits,
-                    oldest_exit_at: pending.iter().filter(|e| e.op == ChangeKind::Exited).map(|e| e.at).min(),
+                    oldest_exit_at: pending
+                        .iter()
+                        .filter(|e| e.op == ChangeKind::Exited)
+                        .map(|e| e.at)
+                        .min(),
                     members,
                     state: &state,
                     now,
@@ -72,7 +98,9 @@ pub async fn write_planned(dir: &Path, store: &dyn StateStore, rules: &Rules, no
             let mut after: Option<String> = None;
             loop {
                 let page = store.list_members(id, after.as_deref(), PAGE).await?;
-                let Some(last) = page.last().cloned() else { break };
+                let Some(last) = page.last().cloned() else {
+                    break;
+                };
                 let users = store.load_users(&page).await?;
                 for u in &page {
                     let n = users.get(u).map(|s| endpoint_rows(s).len()).unwrap_or(0);
@@ -103,7 +131,11 @@ pub async fn write_planned(dir: &Path, store: &dyn StateStore, rules: &Rules, no
     Ok(())
 }
 
-async fn all_pending(store: &dyn StateStore, destination: &str, segment: &str) -> Result<Vec<audience_store::OutboxEntry>> {
+async fn all_pending(
+    store: &dyn StateStore,
+    destination: &str,
+    segment: &str,
+) -> Result<Vec<audience_store::OutboxEntry>> {
     Ok(store.pending(destination, segment, usize::MAX >> 1).await?)
 }
 

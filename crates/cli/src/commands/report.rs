@@ -39,22 +39,33 @@ pub async fn pending(store: &dyn StateStore) -> Result<PendingMap> {
         ..
     } in store.pending_summary().await?
     {
-        out.entry(destination).or_default().insert(segment, PendingLine { additions, exits });
+        out.entry(destination)
+            .or_default()
+            .insert(segment, PendingLine { additions, exits });
     }
     Ok(out)
 }
 
 /// Prints segments and pending work as aligned text.
 pub fn print_segments(segments: &BTreeMap<String, SegmentLine>, pending: &PendingMap) {
-    println!("{:<24} {:>8} {:>8} {:>8}", "segment", "members", "entered", "exited");
+    println!(
+        "{:<24} {:>8} {:>8} {:>8}",
+        "segment", "members", "entered", "exited"
+    );
     for (id, s) in segments {
-        println!("{:<24} {:>8} {:>8} {:>8}", id, s.members, s.entered, s.exited);
+        println!(
+            "{:<24} {:>8} {:>8} {:>8}",
+            id, s.members, s.entered, s.exited
+        );
     }
     if pending.is_empty() {
         println!("\nno pending sync work");
         return;
     }
-    println!("\n{:<10} {:<24} {:>9} {:>6}", "pending", "segment", "additions", "exits");
+    println!(
+        "\n{:<10} {:<24} {:>9} {:>6}",
+        "pending", "segment", "additions", "exits"
+    );
     for (dest, segs) in pending {
         for (seg, p) in segs {
             println!("{:<10} {:<24} {:>9} {:>6}", dest, seg, p.additions, p.exits);

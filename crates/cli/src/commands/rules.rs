@@ -56,11 +56,22 @@ pub async fn run(cmd: RulesCommand) -> Result<()> {
                 if s.def.destinations.pinpoint.is_some() {
                     dests.push("pinpoint");
                 }
-                println!("  {:<24} {:<18} {}", s.def.id, dests.join("+"), s.def.description);
+                println!(
+                    "  {:<24} {:<18} {}",
+                    s.def.id,
+                    dests.join("+"),
+                    s.def.description
+                );
             }
             Ok(())
         }
-        RulesCommand::Diff { old, new, now, json, store } => {
+        RulesCommand::Diff {
+            old,
+            new,
+            now,
+            json,
+            store,
+        } => {
             let old_rules = load_rules(&old)?;
             let new_rules = load_rules(&new)?;
             let now = match &now {
@@ -68,12 +79,17 @@ pub async fn run(cmd: RulesCommand) -> Result<()> {
                 None => wall_clock(),
             };
             let store = open_store(&store.store).await?;
-            let diff = audience_pipeline::diff_rules(store.as_ref(), &old_rules, &new_rules, now).await?;
+            let diff =
+                audience_pipeline::diff_rules(store.as_ref(), &old_rules, &new_rules, now).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&diff)?);
                 return Ok(());
             }
-            println!("{} users evaluated at {}", diff.users, audience_core::time::format_rfc3339(now));
+            println!(
+                "{} users evaluated at {}",
+                diff.users,
+                audience_core::time::format_rfc3339(now)
+            );
             let mut segments: Vec<&String> = diff.enter.keys().chain(diff.exit.keys()).collect();
             segments.sort();
             segments.dedup();

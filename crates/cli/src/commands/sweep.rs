@@ -57,7 +57,11 @@ pub async fn run(args: SweepArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
-    println!("re-evaluated {} users at {}", out.users, audience_core::time::format_rfc3339(now));
+    println!(
+        "re-evaluated {} users at {}",
+        out.users,
+        audience_core::time::format_rfc3339(now)
+    );
     for (seg, (en, ex)) in per_segment {
         println!("  {seg:<24} entered {en:>6}  exited {ex:>6}");
     }

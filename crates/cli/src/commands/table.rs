@@ -20,7 +20,9 @@ pub enum TableCommand {
 pub async fn run(cmd: TableCommand) -> Result<()> {
     match cmd {
         TableCommand::Create { table } => {
-            let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+            let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .load()
+                .await;
             let client = aws_sdk_dynamodb::Client::new(&config);
             audience_store_dynamodb::create_table(&client, &table).await?;
             println!("table {table} is ready");

@@ -173,7 +173,11 @@ pub struct LinePlan {
 /// The audience name of a segment's `generation`-th audience: the configured name, with
 /// ` #N` for rotations, cut to LINE's 120 characters.
 pub fn audience_description(name: &str, generation: u32) -> String {
-    let suffix = if generation <= 1 { String::new() } else { format!(" #{generation}") };
+    let suffix = if generation <= 1 {
+        String::new()
+    } else {
+        format!(" #{generation}")
+    };
     let keep = MAX_DESCRIPTION_CHARS - suffix.chars().count();
     let mut out: String = name.chars().take(keep).collect();
     out.push_str(&suffix);
@@ -181,7 +185,11 @@ pub fn audience_description(name: &str, generation: u32) -> String {
 }
 
 /// Plans one segment's LINE requests.
-pub fn plan_line(input: &LinePlanInput<'_>, policy: &RotationPolicy, file_threshold: usize) -> LinePlan {
+pub fn plan_line(
+    input: &LinePlanInput<'_>,
+    policy: &RotationPolicy,
+    file_threshold: usize,
+) -> LinePlan {
     let mut plan = LinePlan::default();
     let state = input.state;
     let now = input.now;
@@ -194,12 +202,15 @@ pub fn plan_line(input: &LinePlanInput<'_>, policy: &RotationPolicy, file_thresh
     if let Some(rep) = &state.replacement {
         // While a replacement is being built, additions go to both: the current audience keeps
         // serving sends, the replacement must not miss anyone who entered meanwhile.
-        plan.requests.push(LineRequest::CheckReplacement { audience_id: rep.audience_id });
+        plan.requests.push(LineRequest::CheckReplacement {
+            audience_id: rep.audience_id,
+        });
         add_requests(&mut plan, rep.audience_id, &input.additions, file_threshold);
         if let Some(current) = state.audience_id {
             add_requests(&mut plan, current, &input.additions, file_threshold);
         }
-        plan.notes.push("a replacement audience is being built; exits wait until it is READY".into());
+        plan.notes
+            .push("a replacement audience is being built; exits wait until it is READY".into());
         return plan;
     }
     let current = input.bound_audience_id.or(state.audience_id);
@@ -213,7 +224,10 @@ pub fn plan_line(input: &LinePlanInput<'_>, policy: &RotationPolicy, file_thresh
         let (first, rest) = if by_file || input.additions.len() <= MAX_IDS_PER_JSON {
             (input.additions.clone(), &[][..])
         } else {
-            (input.additions[..MAX_IDS_PER_JSON].to_vec(), &input.additions[MAX_IDS_PER_JSON..])
+            (
+                input.additions[..MAX_IDS_PER_JSON].to_vec(),
+                &input.additions[MAX_IDS_PER_JSON..],
+            )
         };
         plan.requests.push(LineRequest::Create {
             description,
@@ -222,7 +236,10 @@ pub fn plan_line(input: &LinePlanInput<'_>, policy: &RotationPolicy, file_thresh
             by_file,
         });
         if !rest.is_empty() {
-            plan.notes.push(format!("{} more IDs are added once the audience exists", rest.len()));
+            plan.notes.push(format!(
+                "{} more IDs are added once the audience exists",
+                rest.len()
+            ));
         }
         plan.handles_exits = input.exits > 0 && input.members == input.additions.len() as u64;
         return plan;
@@ -260,7 +277,10 @@ pub fn plan_line(input: &LinePlanInput<'_>, policy: &RotationPolicy, file_thresh
         }
         None => {
             if input.exits > 0 && input.bound_audience_id.is_none() && state.created_by_us {
-                plan.notes.push(format!("{} exits wait for the rotation policy", input.exits));
+                plan.notes.push(format!(
+                    "{} exits wait for the rotation policy",
+                    input.exits
+                ));
             }
             add_requests(&mut plan, audience_id, &input.additions, file_threshold);
         }
@@ -273,12 +293,18 @@ fn rotation_reason(input: &LinePlanInput<'_>, policy: &RotationPolicy) -> Option
     let now = input.now;
     // At most one rotation per `min_interval`, whatever the reason: a replacement that
     // failed must not be rebuilt on every run (LINE's guideline against churn).
-    if state.last_rotation_at.is_some_and(|t| now - t < policy.min_interval_ms) {
+    if state
+        .last_rotation_at
+        .is_some_and(|t| now - t < policy.min_interval_ms)
+    {
         return None;
     }
     if let Some(expire) = state.expire_at {
         if expire - now <= policy.expiry_margin_ms {
-            return Some(format!("audience expires within {} days", policy.expiry_margin_ms / DAY_MS));
+            return Some(format!(
+                "audience expires within {} days",
+                policy.expiry_margin_ms / DAY_MS
+            ));
         }
     }
     if input.exits == 0 {
@@ -286,10 +312,21 @@ fn rotation_reason(input: &LinePlanInput<'_>, policy: &RotationPolicy) -> Option
     }
     let ratio = input.exits as f64 / (input.members.max(1) as f64);
     if ratio >= policy.min_exit_ratio {
-        return Some(format!("{} exits = {:.1}% of {} members", input.exits, ratio * 100.0, input.members));
+        return Some(format!(
+            "{} exits = {:.1}% of {} members",
+            input.exits,
+            ratio * 100.0,
+            input.members
+        ));
     }
-    if input.oldest_exit_at.is_some_and(|t| now - t >= policy.max_exit_age_ms) {
-        return Some(format!("oldest exit is older than {} days", policy.max_exit_age_ms / DAY_MS));
+    if input
+        .oldest_exit_at
+        .is_some_and(|t| now - t >= policy.max_exit_age_ms)
+    {
+        return Some(format!(
+            "oldest exit is older than {} days",
+            policy.max_exit_age_ms / DAY_MS
+        ));
     }
     None
 }
@@ -325,7 +362,12 @@ mod tests {
         (0..n).map(|i| format!("U{:032x}", i)).collect()
     }
 
-    fn input<'a>(state: &'a LineAudienceState, additions: Vec<String>, exits: u64, members: u64) -> LinePlanInput<'a> {
+    fn input<'a>(
+        state: &'a LineAudienceState,
+        additions: Vec<String>,
+        exits: u64,
+        members: u64,
+    ) -> LinePlanInput<'a> {
         LinePlanInput {
             segment: "seg",
             audience_name: Some("Seg"),
@@ -347,25 +389,45 @@ mod tests {
             created_by_us: true,
             ..Default::default()
         };
-        let plan = plan_line(&input(&state, ids(25_000), 0, 25_000), &RotationPolicy::default(), 100_000);
+        let plan = plan_line(
+            &input(&state, ids(25_000), 0, 25_000),
+            &RotationPolicy::default(),
+            100_000,
+        );
         let sizes: Vec<usize> = plan
             .requests
             .iter()
             .map(|r| match r {
-                LineRequest::Add { ids, by_file: false, .. } => ids.len(),
+                LineRequest::Add {
+                    ids,
+                    by_file: false,
+                    ..
+                } => ids.len(),
                 other => panic!("unexpected {other:?}"),
             })
             .collect();
         assert_eq!(sizes, vec![10_000, 10_000, 5_000]);
-        let plan = plan_line(&input(&state, ids(25_000), 0, 25_000), &RotationPolicy::default(), 20_000);
-        assert!(matches!(&plan.requests[..], [LineRequest::Add { by_file: true, ids, .. }] if ids.len() == 25_000));
+        let plan = plan_line(
+            &input(&state, ids(25_000), 0, 25_000),
+            &RotationPolicy::default(),
+            20_000,
+        );
+        assert!(
+            matches!(&plan.requests[..], [LineRequest::Add { by_file: true, ids, .. }] if ids.len() == 25_000)
+        );
     }
 
     #[test]
     fn first_use_creates() {
         let state = LineAudienceState::default();
-        let plan = plan_line(&input(&state, ids(3), 0, 3), &RotationPolicy::default(), 100_000);
-        assert!(matches!(&plan.requests[..], [LineRequest::Create { description, ids, .. }] if description == "Seg" && ids.len() == 3));
+        let plan = plan_line(
+            &input(&state, ids(3), 0, 3),
+            &RotationPolicy::default(),
+            100_000,
+        );
+        assert!(
+            matches!(&plan.requests[..], [LineRequest::Create { description, ids, .. }] if description == "Seg" && ids.len() == 3)
+        );
     }
 
     #[test]
@@ -380,7 +442,9 @@ mod tests {
         // 20 exits of 100 members: rotate.
         let plan = plan_line(&input(&state, vec![], 20, 100), &policy, 100_000);
         assert!(plan.handles_exits);
-        assert!(matches!(&plan.requests[..], [LineRequest::Rotate { description, .. }] if description == "Seg #2"));
+        assert!(
+            matches!(&plan.requests[..], [LineRequest::Rotate { description, .. }] if description == "Seg #2")
+        );
         // 2 exits, recent: wait.
         let mut few = input(&state, vec![], 2, 100);
         few.oldest_exit_at = Some(few.now - DAY_MS);
@@ -404,8 +468,14 @@ mod tests {
             generation: 2,
             ..Default::default()
         };
-        let plan = plan_line(&input(&state, ids(3), 0, 3), &RotationPolicy::default(), 100_000);
-        assert!(matches!(&plan.requests[..], [LineRequest::Create { description, .. }] if description == "Seg #3"));
+        let plan = plan_line(
+            &input(&state, ids(3), 0, 3),
+            &RotationPolicy::default(),
+            100_000,
+        );
+        assert!(
+            matches!(&plan.requests[..], [LineRequest::Create { description, .. }] if description == "Seg #3")
+        );
     }
 
     #[test]
@@ -420,7 +490,9 @@ mod tests {
             ..Default::default()
         };
         let plan = plan_line(&input(&state, vec![], 0, 100), &policy, 100_000);
-        assert!(matches!(&plan.requests[..], [LineRequest::Rotate { reason, .. }] if reason.contains("expires")));
+        assert!(
+            matches!(&plan.requests[..], [LineRequest::Rotate { reason, .. }] if reason.contains("expires"))
+        );
         // A replacement was tried an hour ago (and failed): wait for the interval.
         state.last_rotation_at = Some(now - 3_600_000);
         let plan = plan_line(&input(&state, vec![], 0, 100), &policy, 100_000);

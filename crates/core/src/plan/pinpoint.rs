@@ -44,9 +44,16 @@ pub enum ImportDecision {
 }
 
 /// Decides whether a segment needs an import.
-pub fn decide_import(state: &PinpointSegmentState, pending_changes: u64, min_interval_ms: Millis, now: Millis) -> ImportDecision {
+pub fn decide_import(
+    state: &PinpointSegmentState,
+    pending_changes: u64,
+    min_interval_ms: Millis,
+    now: Millis,
+) -> ImportDecision {
     if let Some(job) = &state.running_job {
-        return ImportDecision::Resume { job_id: job.clone() };
+        return ImportDecision::Resume {
+            job_id: job.clone(),
+        };
     }
     if pending_changes == 0 {
         return ImportDecision::Skip {
@@ -56,7 +63,11 @@ pub fn decide_import(state: &PinpointSegmentState, pending_changes: u64, min_int
     if let Some(t) = state.last_completed_at {
         if now - t < min_interval_ms {
             return ImportDecision::Skip {
-                reason: format!("last import completed {} s ago; the interval is {} s", (now - t) / 1000, min_interval_ms / 1000),
+                reason: format!(
+                    "last import completed {} s ago; the interval is {} s",
+                    (now - t) / 1000,
+                    min_interval_ms / 1000
+                ),
             };
         }
     }
@@ -102,11 +113,24 @@ mod tests {
     #[test]
     fn imports_only_when_changed_idle_and_due() {
         let mut s = PinpointSegmentState::default();
-        assert_eq!(decide_import(&s, 0, 1000, 5000), ImportDecision::Skip { reason: "membership unchanged since the last completed import".into() });
+        assert_eq!(
+            decide_import(&s, 0, 1000, 5000),
+            ImportDecision::Skip {
+                reason: "membership unchanged since the last completed import".into()
+            }
+        );
         assert_eq!(decide_import(&s, 3, 1000, 5000), ImportDecision::Start);
         s.last_completed_at = Some(4500);
-        assert!(matches!(decide_import(&s, 3, 1000, 5000), ImportDecision::Skip { .. }));
+        assert!(matches!(
+            decide_import(&s, 3, 1000, 5000),
+            ImportDecision::Skip { .. }
+        ));
         s.running_job = Some("j1".into());
-        assert_eq!(decide_import(&s, 3, 1000, 5000), ImportDecision::Resume { job_id: "j1".into() });
+        assert_eq!(
+            decide_import(&s, 3, 1000, 5000),
+            ImportDecision::Resume {
+                job_id: "j1".into()
+            }
+        );
     }
 }

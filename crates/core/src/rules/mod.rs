@@ -29,7 +29,11 @@ pub struct RulesError {
 
 impl fmt::Display for RulesError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 
@@ -51,7 +55,8 @@ pub struct AggSpec {
 
 impl AggSpec {
     fn new(event_type: &str, where_: &BTreeMap<String, String>, factors: Vec<String>) -> AggSpec {
-        let where_: Vec<(String, String)> = where_.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let where_: Vec<(String, String)> =
+            where_.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let mut canonical = event_type.to_string();
         for (k, v) in &where_ {
             canonical.push('\u{1f}');
@@ -199,7 +204,10 @@ impl Rules {
     /// Loads and validates a rules file. `file` names it in errors.
     pub fn load(text: &str, file: &str) -> Result<Rules, RulesError> {
         let parsed: RulesFile = serde_yaml_ng::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
             RulesError {
                 file: file.to_string(),
                 line,
@@ -232,10 +240,16 @@ fn compile(parsed: RulesFile, text: &str, file: &str) -> Result<Rules, RulesErro
         }
     };
     if parsed.version != 1 {
-        return Err(locate("version", format!("unknown rules version {}; only 1 exists", parsed.version)));
+        return Err(locate(
+            "version",
+            format!("unknown rules version {}; only 1 exists", parsed.version),
+        ));
     }
     if parsed.segments.is_empty() {
-        return Err(locate("segments", "the file defines no segments".to_string()));
+        return Err(locate(
+            "segments",
+            "the file defines no segments".to_string(),
+        ));
     }
     let mut ids: HashMap<&str, usize> = HashMap::new();
     for (i, seg) in parsed.segments.iter().enumerate() {
@@ -263,16 +277,33 @@ fn compile(parsed: RulesFile, text: &str, file: &str) -> Result<Rules, RulesErro
     let mut deps: Vec<Vec<usize>> = Vec::new();
     for seg in &parsed.segments {
         let mut seg_deps = Vec::new();
-        let cond = compile_cond(&seg.condition, &ids, &mut aggs, &mut max_window_days, &mut seg_deps)
-            .map_err(|m| locate(&format!("id: {}", seg.id), format!("segment `{}`: {m}", seg.id)))?;
+        let cond = compile_cond(
+            &seg.condition,
+            &ids,
+            &mut aggs,
+            &mut max_window_days,
+            &mut seg_deps,
+        )
+        .map_err(|m| {
+            locate(
+                &format!("id: {}", seg.id),
+                format!("segment `{}`: {m}", seg.id),
+            )
+        })?;
         deps.push(seg_deps);
         compiled.push(cond);
     }
     let order = topo_order(&deps).map_err(|cycle| {
-        let names: Vec<&str> = cycle.iter().map(|i| parsed.segments[*i].id.as_str()).collect();
+        let names: Vec<&str> = cycle
+            .iter()
+            .map(|i| parsed.segments[*i].id.as_str())
+            .collect();
         locate(
             &format!("id: {}", names[0]),
-            format!("segments refer to each other in a cycle: {}", names.join(" → ")),
+            format!(
+                "segments refer to each other in a cycle: {}",
+                names.join(" → ")
+            ),
         )
     })?;
     // Re-index InSegment references to the new order.
@@ -301,7 +332,9 @@ fn validate_destinations(seg: &SegmentDef) -> Result<(), String> {
     if let Some(line) = &seg.destinations.line {
         match (&line.audience_name, line.audience_id) {
             (Some(_), Some(_)) | (None, None) => {
-                return Err("line destination needs exactly one of audience_name or audience_id".into())
+                return Err(
+                    "line destination needs exactly one of audience_name or audience_id".into(),
+                )
             }
             (Some(name), None) => {
                 let chars = name.chars().count();
@@ -311,22 +344,26 @@ fn validate_destinations(seg: &SegmentDef) -> Result<(), String> {
                     ));
                 }
             }
-            (None, Some(id)) if id <= 0 => return Err(format!("line audience_id {id} must be positive")),
+            (None, Some(id)) if id <= 0 => {
+                return Err(format!("line audience_id {id} must be positive"))
+            }
             _ => {}
         }
     }
     if let Some(pp) = &seg.destinations.pinpoint {
         if pp.segment_name.is_some() == pp.segment_id.is_some() {
-            return Err("pinpoint destination needs exactly one of segment_name or segment_id".into());
+            return Err(
+                "pinpoint destination needs exactly one of segment_name or segment_id".into(),
+            );
         }
     }
     Ok(())
 }
 
 fn window_days(within: RuleDuration) -> Result<i32, String> {
-    within
-        .whole_days()
-        .ok_or_else(|| format!("window `{within}` must be whole days (e.g. 30d): aggregates are kept per day"))
+    within.whole_days().ok_or_else(|| {
+        format!("window `{within}` must be whole days (e.g. 30d): aggregates are kept per day")
+    })
 }
 
 fn compile_cond(
@@ -359,13 +396,18 @@ fn compile_cond(
                 Cond::Any(children)
             }
         }
-        Condition::Not(inner) => Cond::Not(Box::new(compile_cond(inner, ids, aggs, max_days, deps)?)),
+        Condition::Not(inner) => {
+            Cond::Not(Box::new(compile_cond(inner, ids, aggs, max_days, deps)?))
+        }
         Condition::UserAttribute(t) => Cond::Attr(AttrScope::User, check_attr(t)?),
         Condition::EndpointAttribute(t) => Cond::Attr(AttrScope::Endpoint, check_attr(t)?),
         Condition::EventCount(t) => {
             let days = window_days(t.within)?;
             if t.min.is_none() && t.max.is_none() {
-                return Err(format!("event_count of `{}` needs min and/or max", t.event_type));
+                return Err(format!(
+                    "event_count of `{}` needs min and/or max",
+                    t.event_type
+                ));
             }
             if let (Some(lo), Some(hi)) = (t.min, t.max) {
                 if lo > hi {
@@ -391,7 +433,10 @@ fn compile_cond(
                 ));
             }
             if t.min.is_none() && t.max.is_none() {
-                return Err(format!("metric condition on `{}` needs min and/or max", t.metric));
+                return Err(format!(
+                    "metric condition on `{}` needs min and/or max",
+                    t.metric
+                ));
             }
             *max_days = (*max_days).max(days);
             let agg = agg_index(AggSpec::new(&t.event_type, &t.where_, factors));
@@ -407,7 +452,11 @@ fn compile_cond(
             let (older, bound) = match (t.older_than, t.newer_than) {
                 (Some(b), None) => (true, b),
                 (None, Some(b)) => (false, b),
-                _ => return Err("last_seen/first_seen needs exactly one of older_than or newer_than".into()),
+                _ => {
+                    return Err(
+                        "last_seen/first_seen needs exactly one of older_than or newer_than".into(),
+                    )
+                }
             };
             Cond::Recency {
                 first: matches!(cond, Condition::FirstSeen(_)),
@@ -509,7 +558,10 @@ fn reindex(cond: &mut Cond, map: &[usize]) {
 /// The 1-based line and column where `needle` (e.g. `id: hyogo`) first appears, ignoring
 /// quotes around the value; (0, 0) when not found.
 fn find_line(text: &str, needle: &str) -> (usize, usize) {
-    let (key, value) = needle.split_once(':').map(|(k, v)| (k.trim(), v.trim())).unwrap_or((needle, ""));
+    let (key, value) = needle
+        .split_once(':')
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .unwrap_or((needle, ""));
     for (n, line) in text.lines().enumerate() {
         let body = line.trim_start().trim_start_matches("- ");
         if let Some(rest) = body.strip_prefix(key) {

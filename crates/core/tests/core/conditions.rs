@@ -6,7 +6,11 @@ use serde_json::json;
 
 fn member_after(yaml: &str, events: &[serde_json::Value], now: i64) -> bool {
     let r = rules(yaml);
-    let evs: Vec<_> = events.iter().enumerate().map(|(i, e)| decoded(e, "s", i as u64 + 1)).collect();
+    let evs: Vec<_> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| decoded(e, "s", i as u64 + 1))
+        .collect();
     let out = apply(&UserState::new("u1"), &evs, &r, now);
     out.state.memberships.contains_key("a")
 }
@@ -23,11 +27,20 @@ fn attribute_operators() {
         ("{ endpoint_attribute: { name: pref, eq: 東京都 } }", false),
         ("{ endpoint_attribute: { name: pref, ne: 東京都 } }", true),
         ("{ endpoint_attribute: { name: missing, ne: x } }", true),
-        ("{ endpoint_attribute: { name: pref, in: [大阪府, 兵庫県] } }", true),
+        (
+            "{ endpoint_attribute: { name: pref, in: [大阪府, 兵庫県] } }",
+            true,
+        ),
         ("{ endpoint_attribute: { name: pref, exists: true } }", true),
-        ("{ endpoint_attribute: { name: nope, exists: false } }", true),
+        (
+            "{ endpoint_attribute: { name: nope, exists: false } }",
+            true,
+        ),
         ("{ endpoint_attribute: { name: pref, contains: 庫 } }", true),
-        ("{ endpoint_attribute: { name: pref, starts_with: 兵 } }", true),
+        (
+            "{ endpoint_attribute: { name: pref, starts_with: 兵 } }",
+            true,
+        ),
         ("{ user_attribute: { name: plan, eq: gold } }", true),
         ("{ user_attribute: { name: pref, eq: 兵庫県 } }", false),
     ];
@@ -42,17 +55,42 @@ fn attribute_operators() {
         ("{ endpoint_attribute: { name: age, lt: 18 } }", true),
         ("{ endpoint_attribute: { name: age, lte: 16 } }", false),
     ] {
-        assert_eq!(member_after(&seg(cond), std::slice::from_ref(&numeric), NOW), expected, "{cond}");
+        assert_eq!(
+            member_after(&seg(cond), std::slice::from_ref(&numeric), NOW),
+            expected,
+            "{cond}"
+        );
     }
 }
 
 #[test]
 fn event_count_window_min_max_and_filters() {
-    let evs = [purchase("u1", NOW - 2 * DAY, 100.0, 1.0), purchase("u1", NOW - 40 * DAY, 100.0, 1.0)];
-    assert!(member_after(&seg("{ event_count: { event_type: _monetization.purchase, within: 30d, min: 1 } }"), &evs, NOW));
-    assert!(!member_after(&seg("{ event_count: { event_type: _monetization.purchase, within: 30d, min: 2 } }"), &evs, NOW));
-    assert!(member_after(&seg("{ event_count: { event_type: _monetization.purchase, within: 60d, min: 2, max: 2 } }"), &evs, NOW));
-    assert!(!member_after(&seg("{ event_count: { event_type: _monetization.purchase, within: 60d, max: 1 } }"), &evs, NOW));
+    let evs = [
+        purchase("u1", NOW - 2 * DAY, 100.0, 1.0),
+        purchase("u1", NOW - 40 * DAY, 100.0, 1.0),
+    ];
+    assert!(member_after(
+        &seg("{ event_count: { event_type: _monetization.purchase, within: 30d, min: 1 } }"),
+        &evs,
+        NOW
+    ));
+    assert!(!member_after(
+        &seg("{ event_count: { event_type: _monetization.purchase, within: 30d, min: 2 } }"),
+        &evs,
+        NOW
+    ));
+    assert!(member_after(
+        &seg(
+            "{ event_count: { event_type: _monetization.purchase, within: 60d, min: 2, max: 2 } }"
+        ),
+        &evs,
+        NOW
+    ));
+    assert!(!member_after(
+        &seg("{ event_count: { event_type: _monetization.purchase, within: 60d, max: 1 } }"),
+        &evs,
+        NOW
+    ));
     assert!(member_after(
         &seg("{ event_count: { event_type: _monetization.purchase, where: { _currency: JPY }, within: 30d, min: 1 } }"),
         &evs,
@@ -67,25 +105,63 @@ fn event_count_window_min_max_and_filters() {
 
 #[test]
 fn metric_sum_and_max() {
-    let evs = [purchase("u1", NOW - DAY, 3000.0, 2.0), purchase("u1", NOW - 3 * DAY, 4500.0, 1.0)];
-    let sum = |min: u32| seg(&format!("{{ metric_sum: {{ event_type: _monetization.purchase, metric: _item_price * _quantity, within: 90d, min: {min} }} }}"));
+    let evs = [
+        purchase("u1", NOW - DAY, 3000.0, 2.0),
+        purchase("u1", NOW - 3 * DAY, 4500.0, 1.0),
+    ];
+    let sum = |min: u32| {
+        seg(&format!("{{ metric_sum: {{ event_type: _monetization.purchase, metric: _item_price * _quantity, within: 90d, min: {min} }} }}"))
+    };
     assert!(member_after(&sum(10_500), &evs, NOW));
     assert!(!member_after(&sum(10_501), &evs, NOW));
-    let max = |min: u32| seg(&format!("{{ metric_max: {{ event_type: _monetization.purchase, metric: _item_price, within: 90d, min: {min} }} }}"));
+    let max = |min: u32| {
+        seg(&format!("{{ metric_max: {{ event_type: _monetization.purchase, metric: _item_price, within: 90d, min: {min} }} }}"))
+    };
     assert!(member_after(&max(4500), &evs, NOW));
     assert!(!member_after(&max(4501), &evs, NOW));
 }
 
 #[test]
 fn recency_last_and_first_seen() {
-    let evs = [app_event("u1", "_session.start", NOW - 20 * DAY), app_event("u1", "x", NOW - DAY)];
-    assert!(member_after(&seg("{ last_seen: { event_type: _session.start, older_than: 14d } }"), &evs, NOW));
-    assert!(!member_after(&seg("{ last_seen: { older_than: 14d } }"), &evs, NOW));
-    assert!(member_after(&seg("{ last_seen: { newer_than: 2d } }"), &evs, NOW));
-    assert!(member_after(&seg("{ first_seen: { older_than: 19d } }"), &evs, NOW));
-    assert!(!member_after(&seg("{ first_seen: { newer_than: 19d } }"), &evs, NOW));
-    assert!(!member_after(&seg("{ last_seen: { event_type: never, older_than: 1d } }"), &evs, NOW));
-    assert!(member_after(&seg("{ last_seen: { event_type: never, older_than: 1d, include_never: true } }"), &evs, NOW));
+    let evs = [
+        app_event("u1", "_session.start", NOW - 20 * DAY),
+        app_event("u1", "x", NOW - DAY),
+    ];
+    assert!(member_after(
+        &seg("{ last_seen: { event_type: _session.start, older_than: 14d } }"),
+        &evs,
+        NOW
+    ));
+    assert!(!member_after(
+        &seg("{ last_seen: { older_than: 14d } }"),
+        &evs,
+        NOW
+    ));
+    assert!(member_after(
+        &seg("{ last_seen: { newer_than: 2d } }"),
+        &evs,
+        NOW
+    ));
+    assert!(member_after(
+        &seg("{ first_seen: { older_than: 19d } }"),
+        &evs,
+        NOW
+    ));
+    assert!(!member_after(
+        &seg("{ first_seen: { newer_than: 19d } }"),
+        &evs,
+        NOW
+    ));
+    assert!(!member_after(
+        &seg("{ last_seen: { event_type: never, older_than: 1d } }"),
+        &evs,
+        NOW
+    ));
+    assert!(member_after(
+        &seg("{ last_seen: { event_type: never, older_than: 1d, include_never: true } }"),
+        &evs,
+        NOW
+    ));
 }
 
 #[test]
@@ -98,13 +174,22 @@ fn boolean_composition_and_segment_of_segment() {
 #[test]
 fn line_linked_and_blocked() {
     let mut ev = app_event("u1", "x", NOW - 10);
-    ev["endpoint"]["User"]["UserAttributes"]["lineUserId"] = json!(["U0123456789abcdef0123456789abcdef"]);
-    assert!(member_after(&seg("{ line_linked: true }"), std::slice::from_ref(&ev), NOW));
+    ev["endpoint"]["User"]["UserAttributes"]["lineUserId"] =
+        json!(["U0123456789abcdef0123456789abcdef"]);
+    assert!(member_after(
+        &seg("{ line_linked: true }"),
+        std::slice::from_ref(&ev),
+        NOW
+    ));
     let mut bad = ev.clone();
     bad["endpoint"]["User"]["UserAttributes"]["lineUserId"] = json!(["not-a-line-id"]);
     assert!(member_after(&seg("{ line_linked: false }"), &[bad], NOW));
     let unfollow = json!({"event_type": "line.unfollow", "event_timestamp": NOW - 5, "endpoint": {"User": {"UserId": "u1"}}});
-    assert!(!member_after(&seg("{ line_linked: true }"), &[ev, unfollow], NOW));
+    assert!(!member_after(
+        &seg("{ line_linked: true }"),
+        &[ev, unfollow],
+        NOW
+    ));
 }
 
 #[test]
@@ -116,12 +201,20 @@ fn explain_names_values_counts_and_windows() {
     assert!(!e.holds);
     assert!(e.children[0].holds && e.children[0].detail.contains("兵庫県"));
     assert!(!e.children[1].holds);
-    assert!(e.children[1].detail.starts_with("1 in the window from 2025-11-02"), "{}", e.children[1].detail);
+    assert!(
+        e.children[1]
+            .detail
+            .starts_with("1 in the window from 2025-11-02"),
+        "{}",
+        e.children[1].detail
+    );
 }
 
 #[test]
 fn changes_are_reported_once() {
-    let r = rules(&seg("{ event_count: { event_type: _monetization.purchase, within: 30d, min: 1 } }"));
+    let r = rules(&seg(
+        "{ event_count: { event_type: _monetization.purchase, within: 30d, min: 1 } }",
+    ));
     let ev = decoded(&purchase("u1", NOW - DAY, 10.0, 1.0), "s", 1);
     let first = apply(&UserState::new("u1"), std::slice::from_ref(&ev), &r, NOW);
     assert_eq!(first.changes.len(), 1);

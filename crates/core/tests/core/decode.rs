@@ -20,21 +20,33 @@ fn raw_b64(data: &str) -> RawRecord {
 }
 
 fn reason(data: &str) -> DecodeErrorKind {
-    decode_record(&raw_b64(data), &DecodeOptions::default()).unwrap_err().kind
+    decode_record(&raw_b64(data), &DecodeOptions::default())
+        .unwrap_err()
+        .kind
 }
 
 #[test]
 fn seed_002_event_decodes_to_its_user_and_times() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/seed-002-event.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/seed-002-event.json"
+    ))
+    .unwrap();
     let ev = decode_record(&raw_b64(&b64(text.as_bytes())), &DecodeOptions::default()).unwrap();
-    assert_eq!(ev.key.id, "ap-northeast-1:d473ddb6-e26b-4cfc-8caf-5f3c3790587a");
+    assert_eq!(
+        ev.key.id,
+        "ap-northeast-1:d473ddb6-e26b-4cfc-8caf-5f3c3790587a"
+    );
     assert_eq!(ev.key.field, KeyField::UserId);
     assert_eq!(ev.event.event_type, "_session.stop");
     assert_eq!(ev.event.event_timestamp, 1_567_780_272_608);
     assert_eq!(ev.event.arrival_timestamp, Some(1_567_780_274_582));
     assert_eq!(ev.event.session.start_timestamp, Some(1_567_780_269_946));
     let endpoint = ev.event.endpoint.as_ref().unwrap();
-    assert_eq!(endpoint.id.as_deref(), Some("c3cc0c40-d0ad-11e9-b963-3d4f07405ba8"));
+    assert_eq!(
+        endpoint.id.as_deref(),
+        Some("c3cc0c40-d0ad-11e9-b963-3d4f07405ba8")
+    );
     assert_eq!(endpoint.opt_out.as_deref(), Some("ALL"));
     assert_eq!(
         ev.links("lineUserId"),
@@ -47,11 +59,18 @@ fn seed_002_event_decodes_to_its_user_and_times() {
 
 #[test]
 fn seed_002_kinesis_envelope_names_shard_and_sequence() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/seed-002-kinesis.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/seed-002-kinesis.json"
+    ))
+    .unwrap();
     let env: KinesisEnvelope = serde_json::from_str(&text).unwrap();
     let raw = env.to_raw();
     assert_eq!(raw[0].id.shard, "shardId-000000000000");
-    assert_eq!(raw[0].id.seq, "49599259535682552348557865618060497301418154171654209538");
+    assert_eq!(
+        raw[0].id.seq,
+        "49599259535682552348557865618060497301418154171654209538"
+    );
     let ev = decode_record(&raw[0], &DecodeOptions::default()).unwrap();
     assert_eq!(ev.event.event_type, "_session.stop");
 }
@@ -85,7 +104,10 @@ fn every_failure_kind_is_named() {
     assert_eq!(err.kind.reason(), "too_large");
     assert!(err.to_string().contains("shardId-000000000000:7"), "{err}");
     // A missing required field is a typed error too, never a panic.
-    assert_eq!(reason(&b64(br#"{"client":{"client_id":"c"}}"#)).reason(), "wrong_type");
+    assert_eq!(
+        reason(&b64(br#"{"client":{"client_id":"c"}}"#)).reason(),
+        "wrong_type"
+    );
 }
 
 #[test]
@@ -98,7 +120,10 @@ fn campaign_endpoint_string_is_decoded() {
     });
     let d = decoded(&ev, "s", 1);
     assert_eq!(d.key.id, "user-9");
-    assert_eq!(d.event.attributes.get("treatment_id").map(String::as_str), Some("0"));
+    assert_eq!(
+        d.event.attributes.get("treatment_id").map(String::as_str),
+        Some("0")
+    );
 }
 
 #[test]

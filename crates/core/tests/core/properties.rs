@@ -31,7 +31,8 @@ fn arb_events() -> impl Strategy<Value = Vec<DecodedEvent>> {
                     1 => app_event("u1", "_session.start", t),
                     _ => app_event("u1", "view", t),
                 };
-                ev["endpoint"]["Attributes"]["pref"] = serde_json::json!([if pref == 0 { "兵庫県" } else { "大阪府" }]);
+                ev["endpoint"]["Attributes"]["pref"] =
+                    serde_json::json!([if pref == 0 { "兵庫県" } else { "大阪府" }]);
                 decoded(&ev, &format!("shard-{shard}"), i as u64 + 1)
             })
             .collect()

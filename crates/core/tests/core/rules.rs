@@ -5,7 +5,11 @@ use audience_core::Rules;
 
 #[test]
 fn shipped_rules_file_loads_with_hyogo() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/segments.yaml")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/segments.yaml"
+    ))
+    .unwrap();
     let r = Rules::load(&text, "segments.yaml").unwrap();
     let hyogo = r.segment("hyogo").unwrap();
     assert!(hyogo.def.destinations.line.is_some());
@@ -34,7 +38,11 @@ fn semantic_errors_name_the_segment_line() {
     assert!(err.message.contains("cycle"), "{err}");
     assert!(err.line == 2 || err.line == 4, "{err}");
 
-    let err = Rules::load("segments:\n  - id: a\n    condition: { in_segment: nope }\n", "r.yaml").unwrap_err();
+    let err = Rules::load(
+        "segments:\n  - id: a\n    condition: { in_segment: nope }\n",
+        "r.yaml",
+    )
+    .unwrap_err();
     assert!(err.message.contains("unknown segment `nope`"), "{err}");
     assert_eq!(err.line, 2);
 

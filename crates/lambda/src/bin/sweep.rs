@@ -15,8 +15,14 @@ async fn main() -> Result<(), Error> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or_default();
-            let out = audience_pipeline::sweep(shared.store.as_ref(), &shared.rules, now, 500).await?;
-            tracing::info!(users = out.users, changes = out.changes.len(), conflicts = out.conflicts, "sweep done");
+            let out =
+                audience_pipeline::sweep(shared.store.as_ref(), &shared.rules, now, 500).await?;
+            tracing::info!(
+                users = out.users,
+                changes = out.changes.len(),
+                conflicts = out.conflicts,
+                "sweep done"
+            );
             Ok::<_, Error>(serde_json::json!({"users": out.users, "changes": out.changes.len()}))
         }
     }))
