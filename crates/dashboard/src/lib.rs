@@ -1,1 +1,28 @@
-//! Placeholder; see the crate's issue.
+//! Dashboards over the state store.
+//!
+//! - [`read`] builds a [`Dashboard`] read model from any [`audience_store::StateStore`]:
+//!   aggregates only (no user IDs or attribute values), from key lookups and queries on
+//!   pre-aggregated items, in at most (segments + 3) store reads, counted by
+//!   [`CountingStore`].
+//! - [`html`] renders it as one self-contained HTML page (inline CSS, tables, server-drawn SVG
+//!   charts from [`svg`], no JavaScript, no external URL).
+//! - [`serve`] serves the page and a read-only JSON API with axum.
+//! - [`emf`] writes Lambda totals in CloudWatch Embedded Metric Format.
+
+pub mod counting;
+pub mod emf;
+pub mod error;
+pub mod format;
+pub mod html;
+pub mod model;
+pub mod read;
+pub mod series;
+pub mod serve;
+pub mod svg;
+
+pub use counting::CountingStore;
+pub use error::DashboardError;
+pub use html::{render_page, PageOptions};
+pub use model::{Dashboard, Granularity};
+pub use read::{load, LoadOptions};
+pub use serve::{router, ServeState};

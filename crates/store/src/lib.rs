@@ -82,7 +82,9 @@ pub trait StateStore: Send + Sync {
     /// Users whose `next_flip_at` is at or before `now`, at most `limit`.
     async fn due_users(&self, now: Millis, limit: usize) -> StoreResult<Vec<String>>;
 
-    /// All users in key order, a page at a time (for rules diffs; a scan).
+    /// All users, a page at a time (for rules diffs; a scan). Pass the last user of a page
+    /// as `after` to get the next; pages cover every user once, in an order of the store's
+    /// choosing (key order for SQLite, scan order for DynamoDB).
     async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserState>>;
 
     /// A destination's remembered state for a segment (audience ID, last import job…).
