@@ -4,6 +4,7 @@
 
 mod util;
 
+mod dynamodb;
 mod errors;
 mod replay;
 mod sweep_and_rules;
