@@ -156,13 +156,54 @@ pub async fn process_decoded(
         .filter_map(|e| e.arrival_ms.or(e.event.arrival_timestamp))
         .max();
 
-    let jobs = groups.into_iter().map(|(user, evs)| {
+    // One bulk load for the whole batch (BatchGetItem in DynamoDB), one bulk commit; only
+    // users that lost a race are reloaded and re-applied, one by one.
+    let mut keys: Vec<String> = groups.keys().cloned().collect();
+    keys.extend(
+        links_by_user
+            .values()
+            .flatten()
+            .map(|(endpoint, _)| endpoint.clone()),
+    );
+    keys.sort();
+    keys.dedup();
+    let loaded = store.load_users(&keys).await?;
+    let mut work = Vec::with_capacity(groups.len());
+    for (user, evs) in groups {
         let links = links_by_user.remove(&user).unwrap_or_default();
-        async move {
-            let result =
-                commit_with_retries(store, rules, &user, &evs, links, batch_id, now, opts).await;
-            (user, evs, result)
+        let prepared = prepare(rules, &user, &evs, &links, &loaded, batch_id, now);
+        work.push((user, evs, links, prepared));
+    }
+    let commits: Vec<UserCommit> = work
+        .iter()
+        .filter_map(|(_, _, _, p)| p.commit.clone())
+        .collect();
+    let mut results = store.commit_users(&commits).await.into_iter();
+    let mut retries = Vec::new();
+    for (user, evs, links, prepared) in work {
+        let Some(commit) = prepared.commit else {
+            outcome.duplicates += prepared.duplicates;
+            continue;
+        };
+        let result = results.next().unwrap_or_else(|| {
+            Err(StoreError::Other(
+                "the store returned too few commit results".into(),
+            ))
+        });
+        match result {
+            Ok(()) => {
+                outcome.duplicates += prepared.duplicates;
+                outcome.users_written += 1;
+                outcome.changes.extend(commit.changes);
+            }
+            Err(StoreError::VersionConflict { .. }) => retries.push((user, evs, links)),
+            Err(e) => fail(&mut outcome, &user, &evs, &e),
         }
+    }
+    let jobs = retries.into_iter().map(|(user, evs, links)| async move {
+        let result =
+            commit_with_retries(store, rules, &user, &evs, &links, batch_id, now, opts).await;
+        (user, evs, result)
     });
     let results: Vec<_> = stream::iter(jobs)
         .buffer_unordered(opts.concurrency.max(1))
@@ -175,13 +216,7 @@ pub async fn process_decoded(
                 outcome.users_written += usize::from(done.written);
                 outcome.changes.extend(done.changes);
             }
-            Err(e) => {
-                tracing::warn!(user_records = evs.len(), error = %e, "user commit failed; records will be retried");
-                let message = format!("user `{user}`: {e}");
-                outcome
-                    .failed
-                    .extend(evs.iter().map(|ev| (ev.record.clone(), message.clone())));
-            }
+            Err(e) => fail(&mut outcome, &user, &evs, &e),
         }
     }
     outcome
@@ -206,89 +241,131 @@ pub async fn process_decoded(
     Ok(outcome)
 }
 
+fn fail(outcome: &mut BatchOutcome, user: &str, evs: &[DecodedEvent], e: &StoreError) {
+    tracing::warn!(user_records = evs.len(), error = %e, "user commit failed; records will be retried");
+    let message = format!("user `{user}`: {e}");
+    outcome
+        .failed
+        .extend(evs.iter().map(|ev| (ev.record.clone(), message.clone())));
+}
+
 struct UserDone {
     duplicates: usize,
     written: bool,
     changes: Vec<MembershipChange>,
 }
 
+/// One user's commit, computed from loaded state (no I/O).
+struct Prepared {
+    /// `None` when nothing changed (every record was a duplicate).
+    commit: Option<UserCommit>,
+    duplicates: usize,
+}
+
+/// Folds any endpoint-keyed identity the new links reveal, applies the events and builds the
+/// commit. `loaded` holds the user and the linked endpoints' states, as read.
+fn prepare(
+    rules: &Rules,
+    user: &str,
+    events: &[DecodedEvent],
+    links: &[(String, String)],
+    loaded: &HashMap<String, UserState>,
+    batch_id: &str,
+    now: Millis,
+) -> Prepared {
+    let base = loaded
+        .get(user)
+        .cloned()
+        .unwrap_or_else(|| UserState::new(user));
+    let mut merged = base.clone();
+    let mut absorbed = None;
+    let mut absorbed_exits = Vec::new();
+    // One absorbed identity per commit; a further one is folded by a later batch.
+    if let Some((endpoint, ep_state)) = links
+        .iter()
+        .find_map(|(e, _)| loaded.get(e).map(|s| (e, s)))
+    {
+        merged.absorb(ep_state);
+        for segment in ep_state.memberships.keys() {
+            absorbed_exits.push(MembershipChange {
+                segment: segment.clone(),
+                user: endpoint.clone(),
+                kind: ChangeKind::Exited,
+                at: now,
+                cause: audience_core::Cause::Event("identity.linked".into()),
+            });
+        }
+        absorbed = Some(AbsorbedIdentity {
+            key: endpoint.clone(),
+            version: ep_state.version,
+        });
+    }
+    let applied = apply(&merged, events, rules, now);
+    let duplicates = applied.duplicates.len();
+    let dirty = applied.is_dirty(&base) || absorbed.is_some() || !links.is_empty();
+    if !dirty {
+        return Prepared {
+            commit: None,
+            duplicates,
+        };
+    }
+    let mut state = applied.state;
+    state.version = base.version + 1;
+    let mut changes = absorbed_exits;
+    changes.extend(applied.changes);
+    let change_id = format!("{batch_id}#{}", state.version);
+    let outbox = outbox_entries(rules, &changes, &change_id);
+    Prepared {
+        commit: Some(UserCommit {
+            state,
+            expected_version: base.version,
+            changes,
+            outbox,
+            links: links.to_vec(),
+            absorbed,
+            batch_id: batch_id.to_string(),
+        }),
+        duplicates,
+    }
+}
+
+/// Reloads one user (and the identities its links fold in), re-applies and commits, until it
+/// wins the race or the attempts run out (the first attempt was the bulk commit).
 #[allow(clippy::too_many_arguments)]
 async fn commit_with_retries(
     store: &dyn StateStore,
     rules: &Rules,
     user: &str,
     events: &[DecodedEvent],
-    links: Vec<(String, String)>,
+    links: &[(String, String)],
     batch_id: &str,
     now: Millis,
     opts: &BatchOptions,
 ) -> Result<UserDone, StoreError> {
-    let mut attempt = 0;
+    let mut keys = vec![user.to_string()];
+    keys.extend(links.iter().map(|(endpoint, _)| endpoint.clone()));
+    let mut attempt = 1;
     loop {
         attempt += 1;
-        // The user, and any endpoint-keyed state its new links fold in.
-        let mut keys = vec![user.to_string()];
-        keys.extend(links.iter().map(|(endpoint, _)| endpoint.clone()));
-        let mut loaded = store.load_users(&keys).await?;
-        let base = loaded.remove(user).unwrap_or_else(|| UserState::new(user));
-        let mut merged = base.clone();
-        let mut absorbed = None;
-        let mut absorbed_exits = Vec::new();
-        for (endpoint, _) in &links {
-            if let Some(ep_state) = loaded.remove(endpoint) {
-                merged.absorb(&ep_state);
-                for segment in ep_state.memberships.keys() {
-                    absorbed_exits.push(MembershipChange {
-                        segment: segment.clone(),
-                        user: endpoint.clone(),
-                        kind: ChangeKind::Exited,
-                        at: now,
-                        cause: audience_core::Cause::Event("identity.linked".into()),
-                    });
-                }
-                // One absorbed identity per commit; further ones are folded on a later batch.
-                absorbed = Some(AbsorbedIdentity {
-                    key: endpoint.clone(),
-                    version: ep_state.version,
-                });
-                break;
-            }
-        }
-        let applied = apply(&merged, events, rules, now);
-        let dirty = applied.is_dirty(&base) || absorbed.is_some() || !links.is_empty();
-        if !dirty {
+        let loaded = store.load_users(&keys).await?;
+        let prepared = prepare(rules, user, events, links, &loaded, batch_id, now);
+        let Some(commit) = prepared.commit else {
             return Ok(UserDone {
-                duplicates: applied.duplicates.len(),
+                duplicates: prepared.duplicates,
                 written: false,
                 changes: Vec::new(),
             });
-        }
-        let mut state = applied.state;
-        state.version = base.version + 1;
-        let mut changes = absorbed_exits;
-        changes.extend(applied.changes);
-        let change_id = format!("{batch_id}#{}", state.version);
-        let outbox = outbox_entries(rules, &changes, &change_id);
-        let commit = UserCommit {
-            state,
-            expected_version: base.version,
-            changes,
-            outbox,
-            links: links.clone(),
-            absorbed,
-            batch_id: batch_id.to_string(),
         };
         match store.commit_user(&commit).await {
             Ok(()) => {
                 return Ok(UserDone {
-                    duplicates: applied.duplicates.len(),
+                    duplicates: prepared.duplicates,
                     written: true,
                     changes: commit.changes,
                 })
             }
             Err(StoreError::VersionConflict { .. }) if attempt < opts.max_attempts => {
                 tracing::debug!(attempt, "version conflict; reloading and re-applying");
-                continue;
             }
             Err(e) => return Err(e),
         }

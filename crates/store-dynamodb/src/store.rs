@@ -7,6 +7,9 @@ use crate::keys::*;
 use crate::metrics::Access;
 use crate::ops::{names, Item};
 use crate::DynamoStore;
+
+/// Transactions in flight at once when committing a batch.
+const COMMIT_CONCURRENCY: usize = 16;
 use async_trait::async_trait;
 use audience_core::time::day_of;
 use audience_core::{Millis, UserState};
@@ -157,6 +160,17 @@ impl StateStore for DynamoStore {
 
     async fn commit_user(&self, commit: &UserCommit) -> StoreResult<()> {
         self.commit(commit).await
+    }
+
+    /// Users' transactions run concurrently (they touch disjoint items: per-batch counter
+    /// deltas carry a user-hash suffix), results in input order.
+    async fn commit_users(&self, commits: &[UserCommit]) -> Vec<StoreResult<()>> {
+        use futures::stream::StreamExt;
+        futures::stream::iter(commits.iter().cloned())
+            .map(|c: UserCommit| async move { self.commit(&c).await })
+            .buffered(COMMIT_CONCURRENCY)
+            .collect()
+            .await
     }
 
     async fn user_count(&self) -> StoreResult<u64> {

@@ -59,6 +59,36 @@ pub async fn run(store: &dyn StateStore) {
     ledger_destination_state_batches(store).await;
     due_index_and_scan(store).await;
     absorbing_an_identity(store).await;
+    bulk_commits_are_independent(store).await;
+}
+
+async fn bulk_commits_are_independent(store: &dyn StateStore) {
+    store
+        .commit_user(&commit("b-old", 0, &[], T0))
+        .await
+        .expect("seed user");
+    let results = store
+        .commit_users(&[
+            commit("b-new", 0, &[("b-seg", ChangeKind::Entered)], T0),
+            commit("b-old", 0, &[("b-seg", ChangeKind::Entered)], T0),
+            commit("b-new2", 0, &[("b-seg", ChangeKind::Entered)], T0),
+        ])
+        .await;
+    assert_eq!(results.len(), 3, "one result per commit, in order");
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(
+        matches!(&results[1], Err(StoreError::VersionConflict { user }) if user == "b-old"),
+        "a stale commit conflicts alone: {results:?}"
+    );
+    let members = store
+        .list_members("b-seg", None, 10)
+        .await
+        .expect("members");
+    assert_eq!(members, vec!["b-new".to_string(), "b-new2".to_string()]);
+    assert_eq!(
+        store.segment_counts().await.expect("counts")["b-seg"].members,
+        2
+    );
 }
 
 async fn users_versions_and_conflicts(store: &dyn StateStore) {

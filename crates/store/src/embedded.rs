@@ -142,53 +142,51 @@ impl StateStore for EmbeddedStore {
         let state_json = to_json(&commit.state)?;
         self.with(|c| {
             let tx = c.transaction().map_err(sql("begin"))?;
-            let key = &commit.state.user;
-            let current: Option<i64> = tx
-                .query_row("SELECT version FROM users WHERE key = ?1", [key], |r| r.get(0))
-                .optional()
-                .map_err(sql("read version"))?;
-            if current.unwrap_or(0) as u64 != commit.expected_version {
-                return Err(StoreError::VersionConflict { user: key.clone() });
-            }
-            tx.execute(
-                "INSERT INTO users (key, version, state, next_flip) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(key) DO UPDATE SET version = excluded.version, state = excluded.state, next_flip = excluded.next_flip",
-                params![key, commit.state.version as i64, state_json, commit.state.next_flip_at],
-            )
-            .map_err(sql("save user"))?;
-            for change in &commit.changes {
-                apply_change(&tx, &change.segment, &change.user, change.kind, change.at)?;
-            }
-            if let Some(absorbed) = &commit.absorbed {
-                let version: Option<i64> = tx
-                    .query_row("SELECT version FROM users WHERE key = ?1", [&absorbed.key], |r| r.get(0))
-                    .optional()
-                    .map_err(sql("read absorbed version"))?;
-                if version.unwrap_or(0) as u64 != absorbed.version {
-                    return Err(StoreError::VersionConflict { user: absorbed.key.clone() });
-                }
-                tx.execute("DELETE FROM users WHERE key = ?1", [&absorbed.key])
-                    .map_err(sql("delete absorbed user"))?;
-                tx.execute("DELETE FROM outbox WHERE user = ?1", [&absorbed.key])
-                    .map_err(sql("delete absorbed outbox"))?;
-            }
-            for e in &commit.outbox {
-                tx.execute(
-                    "INSERT INTO outbox (destination, segment, user, op, at, change_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT(destination, segment, user) DO UPDATE SET op = excluded.op, at = excluded.at, change_id = excluded.change_id",
-                    params![e.destination, e.segment, e.user, op_text(e.op), e.at, e.change_id],
-                )
-                .map_err(sql("write outbox"))?;
-            }
-            for (endpoint, user) in &commit.links {
-                tx.execute(
-                    "INSERT INTO links (endpoint, user) VALUES (?1, ?2) ON CONFLICT(endpoint) DO UPDATE SET user = excluded.user",
-                    params![endpoint, user],
-                )
-                .map_err(sql("write link"))?;
-            }
+            write_commit(&tx, commit, &state_json)?;
             tx.commit().map_err(sql("commit"))
         })
+    }
+
+    /// One SQLite transaction for the whole batch, a savepoint per user: a user whose commit
+    /// fails (e.g. a version conflict) is rolled back alone; the others stand.
+    async fn commit_users(&self, commits: &[UserCommit]) -> Vec<StoreResult<()>> {
+        let jsons: Vec<StoreResult<String>> = commits.iter().map(|c| to_json(&c.state)).collect();
+        let outcome = self.with(|c| {
+            let mut tx = c.transaction().map_err(sql("begin"))?;
+            let mut results = Vec::with_capacity(commits.len());
+            for (commit, json) in commits.iter().zip(&jsons) {
+                let json = match json {
+                    Ok(j) => j,
+                    Err(e) => {
+                        results.push(Err(StoreError::Other(e.to_string())));
+                        continue;
+                    }
+                };
+                let sp = tx.savepoint().map_err(sql("savepoint"))?;
+                match write_commit(&sp, commit, json) {
+                    Ok(()) => {
+                        sp.commit().map_err(sql("release savepoint"))?;
+                        results.push(Ok(()));
+                    }
+                    Err(e) => {
+                        drop(sp); // rolls back this user only
+                        results.push(Err(e));
+                    }
+                }
+            }
+            tx.commit().map_err(sql("commit batch"))?;
+            Ok(results)
+        });
+        match outcome {
+            Ok(results) => results,
+            Err(e) => {
+                let message = e.to_string();
+                commits
+                    .iter()
+                    .map(|_| Err(StoreError::Other(message.clone())))
+                    .collect()
+            }
+        }
     }
 
     async fn user_count(&self) -> StoreResult<u64> {
@@ -479,8 +477,71 @@ impl StateStore for EmbeddedStore {
     }
 }
 
+/// Writes one user's commit inside a transaction or savepoint (both deref to a connection);
+/// fails with `VersionConflict`, writing nothing the caller keeps, when a version moved.
+fn write_commit(
+    tx: &rusqlite::Connection,
+    commit: &UserCommit,
+    state_json: &str,
+) -> StoreResult<()> {
+    let key = &commit.state.user;
+    let current: Option<i64> = tx
+        .query_row("SELECT version FROM users WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(sql("read version"))?;
+    if current.unwrap_or(0) as u64 != commit.expected_version {
+        return Err(StoreError::VersionConflict { user: key.clone() });
+    }
+    tx.execute(
+        "INSERT INTO users (key, version, state, next_flip) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(key) DO UPDATE SET version = excluded.version, state = excluded.state, next_flip = excluded.next_flip",
+        params![key, commit.state.version as i64, state_json, commit.state.next_flip_at],
+    )
+    .map_err(sql("save user"))?;
+    for change in &commit.changes {
+        apply_change(tx, &change.segment, &change.user, change.kind, change.at)?;
+    }
+    if let Some(absorbed) = &commit.absorbed {
+        let version: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM users WHERE key = ?1",
+                [&absorbed.key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("read absorbed version"))?;
+        if version.unwrap_or(0) as u64 != absorbed.version {
+            return Err(StoreError::VersionConflict {
+                user: absorbed.key.clone(),
+            });
+        }
+        tx.execute("DELETE FROM users WHERE key = ?1", [&absorbed.key])
+            .map_err(sql("delete absorbed user"))?;
+        tx.execute("DELETE FROM outbox WHERE user = ?1", [&absorbed.key])
+            .map_err(sql("delete absorbed outbox"))?;
+    }
+    for e in &commit.outbox {
+        tx.execute(
+            "INSERT INTO outbox (destination, segment, user, op, at, change_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(destination, segment, user) DO UPDATE SET op = excluded.op, at = excluded.at, change_id = excluded.change_id",
+            params![e.destination, e.segment, e.user, op_text(e.op), e.at, e.change_id],
+        )
+        .map_err(sql("write outbox"))?;
+    }
+    for (endpoint, user) in &commit.links {
+        tx.execute(
+            "INSERT INTO links (endpoint, user) VALUES (?1, ?2) ON CONFLICT(endpoint) DO UPDATE SET user = excluded.user",
+            params![endpoint, user],
+        )
+        .map_err(sql("write link"))?;
+    }
+    Ok(())
+}
+
 fn apply_change(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     segment: &str,
     user: &str,
     kind: ChangeKind,

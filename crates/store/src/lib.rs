@@ -36,6 +36,18 @@ pub trait StateStore: Send + Sync {
     /// saved without its memberships, counters and outbox entries, or the reverse.
     async fn commit_user(&self, commit: &UserCommit) -> StoreResult<()>;
 
+    /// Commits many users, each independently: one user's conflict or failure does not undo
+    /// another's commit. The results are in input order. The default commits one by one;
+    /// stores override it to batch (SQLite: one transaction with a savepoint per user;
+    /// DynamoDB: concurrent transactions).
+    async fn commit_users(&self, commits: &[UserCommit]) -> Vec<StoreResult<()>> {
+        let mut out = Vec::with_capacity(commits.len());
+        for c in commits {
+            out.push(self.commit_user(c).await);
+        }
+        out
+    }
+
     /// Number of users stored.
     async fn user_count(&self) -> StoreResult<u64>;
 
