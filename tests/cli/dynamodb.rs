@@ -14,15 +14,19 @@ fn with_aws(cmd: &mut Command, endpoint: &str) {
 }
 
 fn json_of(out: std::process::Output, what: &str) -> serde_json::Value {
-    assert!(out.status.success(), "{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_into_dynamodb_local_matches_the_embedded_store() {
-    let local = DynamoDbLocal::start()
-        .await
-        .unwrap_or_else(|e| panic!("DynamoDB Local could not start (see scripts/ensure-dynamodb-local.sh): {e}"));
+    let local = DynamoDbLocal::start().await.unwrap_or_else(|e| {
+        panic!("DynamoDB Local could not start (see scripts/ensure-dynamodb-local.sh): {e}")
+    });
     let endpoint = local.endpoint();
     let bin = env!("CARGO_BIN_EXE_audience-stream");
     let dir = tempfile::tempdir().unwrap();
@@ -31,11 +35,25 @@ async fn replay_into_dynamodb_local_matches_the_embedded_store() {
     create.args(["table", "create", "--table", "cli-replay"]);
     with_aws(&mut create, &endpoint);
     let out = create.output().unwrap();
-    assert!(out.status.success(), "table create: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "table create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let files = [fixture("kinesis-batch-1.json"), fixture("kinesis-batch-2.json")];
+    let files = [
+        fixture("kinesis-batch-1.json"),
+        fixture("kinesis-batch-2.json"),
+    ];
     let mut replay = Command::new(bin);
-    replay.args(["replay", "--json", "--store", "dynamodb:cli-replay", &files[0], &files[1]]);
+    replay.args([
+        "replay",
+        "--json",
+        "--store",
+        "dynamodb:cli-replay",
+        &files[0],
+        &files[1],
+    ]);
     with_aws(&mut replay, &endpoint);
     let dynamo = json_of(replay.output().unwrap(), "replay into DynamoDB");
 

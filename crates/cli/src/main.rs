@@ -75,6 +75,19 @@ enum Command {
     ///
     /// Example: audience-stream sweep --now 2026-01-01T00:00:00Z
     Sweep(commands::sweep::SweepArgs),
+    /// Send pending membership changes to LINE audiences and Pinpoint import jobs, or plan
+    /// them with --dry-run (no credentials needed).
+    ///
+    /// Example: audience-stream sync --dry-run
+    Sync(commands::sync::SyncArgs),
+    /// Write one self-contained HTML dashboard (no JavaScript, no external URL).
+    ///
+    /// Example: audience-stream dashboard --now 2025-12-01T00:00:00Z --out report.html
+    Dashboard(commands::dashboard::DashboardArgs),
+    /// Serve the dashboard and its read-only JSON API (loopback by default).
+    ///
+    /// Example: audience-stream serve --bind 127.0.0.1:8080 --refresh 30s
+    Serve(commands::dashboard::ServeArgs),
     /// Check a rules file, or diff two over the stored users.
     #[command(subcommand)]
     Rules(commands::rules::RulesCommand),
@@ -115,6 +128,9 @@ fn main() -> ExitCode {
             Command::Stats(a) => commands::stats::run(a).await,
             Command::Explain(a) => commands::explain::run(a).await,
             Command::Sweep(a) => commands::sweep::run(a).await,
+            Command::Sync(a) => commands::sync::run(a).await,
+            Command::Dashboard(a) => commands::dashboard::run(a).await,
+            Command::Serve(a) => commands::dashboard::run_serve(a).await,
             Command::Rules(c) => commands::rules::run(c).await,
             Command::Gen(a) => commands::gen::run(a),
             Command::Table(c) => commands::table::run(c).await,

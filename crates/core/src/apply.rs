@@ -242,17 +242,23 @@ fn fold_event(state: &mut UserState, event: &PinpointEvent, rules: &Rules, cutof
         }
     }
     if let Some(id) = endpoint.id.as_deref().filter(|id| !id.is_empty()) {
-        let newer = state.endpoints.get(id).is_none_or(|e| e.t <= t);
-        if newer {
-            state.endpoints.insert(
-                id.to_string(),
-                EndpointInfo {
-                    channel: endpoint.channel_type.clone(),
-                    address: endpoint.address.clone(),
-                    t,
-                },
-            );
+        // Each field is last-writer-wins on its own: an event that names the endpoint but not
+        // its channel or address (an attribute import) leaves those as they were.
+        let info = state
+            .endpoints
+            .entry(id.to_string())
+            .or_insert_with(|| EndpointInfo {
+                channel: None,
+                address: None,
+                t,
+            });
+        if let Some(c) = endpoint.channel_type.as_ref().filter(|c| !c.is_empty()) {
+            Stamped::write(&mut info.channel, c, t);
         }
+        if let Some(a) = endpoint.address.as_ref().filter(|a| !a.is_empty()) {
+            Stamped::write(&mut info.address, a, t);
+        }
+        info.t = info.t.max(t);
     }
 }
 

@@ -67,12 +67,12 @@ impl Bucket {
 /// A Pinpoint endpoint seen for this user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EndpointInfo {
-    /// Channel type (`APNS`, `GCM`, `EMAIL`, `SMS`, …).
+    /// Channel type (`APNS`, `GCM`, `EMAIL`, `SMS`, …), with the event time that set it.
     #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
-    pub channel: Option<String>,
-    /// Address on that channel.
+    pub channel: Option<Stamped<String>>,
+    /// Address on that channel, with the event time that set it.
     #[serde(rename = "ad", default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
+    pub address: Option<Stamped<String>>,
     /// Event time of the newest event that showed it.
     #[serde(rename = "t")]
     pub t: Millis,
@@ -179,10 +179,18 @@ impl UserState {
             Stamped::write(&mut self.line_blocked, &b.v, b.t);
         }
         for (id, e) in &other.endpoints {
-            match self.endpoints.get(id) {
-                Some(mine) if mine.t >= e.t => {}
-                _ => {
+            match self.endpoints.get_mut(id) {
+                None => {
                     self.endpoints.insert(id.clone(), e.clone());
+                }
+                Some(mine) => {
+                    if let Some(c) = &e.channel {
+                        Stamped::write(&mut mine.channel, &c.v, c.t);
+                    }
+                    if let Some(a) = &e.address {
+                        Stamped::write(&mut mine.address, &a.v, a.t);
+                    }
+                    mine.t = mine.t.max(e.t);
                 }
             }
         }

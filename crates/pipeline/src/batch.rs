@@ -314,7 +314,10 @@ fn prepare(
     let mut changes = absorbed_exits;
     changes.extend(applied.changes);
     let change_id = format!("{batch_id}#{}", state.version);
-    let outbox = outbox_entries(rules, &changes, &change_id);
+    let mut outbox = outbox_entries(rules, &changes, &change_id);
+    outbox.extend(line_identity_entries(
+        rules, &base, &state, &changes, &change_id, now,
+    ));
     Prepared {
         commit: Some(UserCommit {
             state,
@@ -370,6 +373,46 @@ async fn commit_with_retries(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// LINE outbox entries for members whose LINE reachability changed without a membership
+/// change: a LINE ID learned (or changed) after the user entered is added; a user who blocked
+/// the account is queued as an exit (handled by the next rotation).
+fn line_identity_entries(
+    rules: &Rules,
+    before: &UserState,
+    after: &UserState,
+    changes: &[MembershipChange],
+    change_id: &str,
+    now: Millis,
+) -> Vec<OutboxEntry> {
+    let (was, is) = (before.active_line_user_id(), after.active_line_user_id());
+    if was == is {
+        return Vec::new();
+    }
+    let op = if is.is_some() {
+        ChangeKind::Entered
+    } else {
+        ChangeKind::Exited
+    };
+    after
+        .memberships
+        .keys()
+        .filter(|seg| !changes.iter().any(|c| &c.segment == *seg))
+        .filter(|seg| {
+            rules
+                .segment(seg)
+                .is_some_and(|s| s.def.destinations.line.is_some())
+        })
+        .map(|seg| OutboxEntry {
+            destination: "line".to_string(),
+            segment: seg.clone(),
+            user: after.user.clone(),
+            op,
+            at: now,
+            change_id: change_id.to_string(),
+        })
+        .collect()
 }
 
 /// Outbox entries for membership changes: one per change and destination of its segment.

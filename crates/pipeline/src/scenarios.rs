@@ -512,3 +512,33 @@ pub async fn sweep_exits_on_time(store: &dyn StateStore) {
         "exit queued for LINE"
     );
 }
+
+/// A member whose LINE ID becomes known after they entered is queued for LINE.
+pub async fn a_late_line_id_is_queued_for_line(store: &dyn StateStore) {
+    let r = rules();
+    let first = records(&[purchase("late", NOW - DAY)], "shardId-000000000011", 1);
+    process_batch(store, &r, &first, NOW, &BatchOptions::default())
+        .await
+        .expect("first");
+    let pending = store.pending("line", "buyer", 100).await.expect("pending");
+    let entry = pending
+        .iter()
+        .find(|e| e.user == "late")
+        .expect("entry")
+        .clone();
+    store.ack_pending(&[entry]).await.expect("ack");
+    let mut with_line = purchase("late", NOW - 1000);
+    with_line["endpoint"]["User"]["UserAttributes"] =
+        json!({"lineUserId": ["U0123456789abcdef0123456789abcdef"]});
+    let second = records(&[with_line], "shardId-000000000011", 2);
+    process_batch(store, &r, &second, NOW, &BatchOptions::default())
+        .await
+        .expect("second");
+    let pending = store.pending("line", "buyer", 100).await.expect("pending");
+    assert!(
+        pending
+            .iter()
+            .any(|e| e.user == "late" && e.op == audience_core::ChangeKind::Entered),
+        "the member with a new LINE ID is queued: {pending:?}"
+    );
+}

@@ -31,3 +31,8 @@ async fn identity_links_and_folding() {
 async fn sweep_exits_on_time() {
     scenarios::sweep_exits_on_time(&store()).await;
 }
+
+#[tokio::test]
+async fn a_late_line_id_is_queued_for_line() {
+    scenarios::a_late_line_id_is_queued_for_line(&store()).await;
+}

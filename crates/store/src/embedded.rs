@@ -494,9 +494,8 @@ fn write_commit(
     if current.unwrap_or(0) as u64 != commit.expected_version {
         return Err(StoreError::VersionConflict { user: key.clone() });
     }
-    tx.execute(
-        "INSERT INTO users (key, version, state, next_flip) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(key) DO UPDATE SET version = excluded.version, state = excluded.state, next_flip = excluded.next_flip",
+    tx.prepare_cached("INSERT INTO users (key, version, state, next_flip) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(key) DO UPDATE SET version = excluded.version, state = excluded.state, next_flip = excluded.next_flip").map_err(sql("prepare"))?.execute(
         params![key, commit.state.version as i64, state_json, commit.state.next_flip_at],
     )
     .map_err(sql("save user"))?;
@@ -517,22 +516,24 @@ fn write_commit(
                 user: absorbed.key.clone(),
             });
         }
-        tx.execute("DELETE FROM users WHERE key = ?1", [&absorbed.key])
+        tx.prepare_cached("DELETE FROM users WHERE key = ?1")
+            .map_err(sql("prepare"))?
+            .execute([&absorbed.key])
             .map_err(sql("delete absorbed user"))?;
-        tx.execute("DELETE FROM outbox WHERE user = ?1", [&absorbed.key])
+        tx.prepare_cached("DELETE FROM outbox WHERE user = ?1")
+            .map_err(sql("prepare"))?
+            .execute([&absorbed.key])
             .map_err(sql("delete absorbed outbox"))?;
     }
     for e in &commit.outbox {
-        tx.execute(
-            "INSERT INTO outbox (destination, segment, user, op, at, change_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT(destination, segment, user) DO UPDATE SET op = excluded.op, at = excluded.at, change_id = excluded.change_id",
+        tx.prepare_cached("INSERT INTO outbox (destination, segment, user, op, at, change_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(destination, segment, user) DO UPDATE SET op = excluded.op, at = excluded.at, change_id = excluded.change_id").map_err(sql("prepare"))?.execute(
             params![e.destination, e.segment, e.user, op_text(e.op), e.at, e.change_id],
         )
         .map_err(sql("write outbox"))?;
     }
     for (endpoint, user) in &commit.links {
-        tx.execute(
-            "INSERT INTO links (endpoint, user) VALUES (?1, ?2) ON CONFLICT(endpoint) DO UPDATE SET user = excluded.user",
+        tx.prepare_cached("INSERT INTO links (endpoint, user) VALUES (?1, ?2) ON CONFLICT(endpoint) DO UPDATE SET user = excluded.user").map_err(sql("prepare"))?.execute(
             params![endpoint, user],
         )
         .map_err(sql("write link"))?;
@@ -553,24 +554,23 @@ fn apply_change(
         ChangeKind::Exited => (-1, 0, 1),
     };
     match kind {
-        ChangeKind::Entered => tx.execute(
-            "INSERT INTO members (segment, user, entered_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        ChangeKind::Entered => tx.prepare_cached("INSERT INTO members (segment, user, entered_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING").map_err(sql("prepare"))?.execute(
             params![segment, user, at],
         ),
-        ChangeKind::Exited => tx.execute("DELETE FROM members WHERE segment = ?1 AND user = ?2", params![segment, user]),
+        ChangeKind::Exited => tx.prepare_cached("DELETE FROM members WHERE segment = ?1 AND user = ?2").map_err(sql("prepare"))?.execute( params![segment, user]),
     }
     .map_err(sql("write membership"))?;
-    tx.execute(
-        "INSERT INTO segment_counts (segment, members, entered, exited) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(segment) DO UPDATE SET members = members + ?2, entered = entered + ?3, exited = exited + ?4",
+    tx.prepare_cached("INSERT INTO segment_counts (segment, members, entered, exited) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(segment) DO UPDATE SET members = members + ?2, entered = entered + ?3, exited = exited + ?4").map_err(sql("prepare"))?.execute(
         params![segment, delta, entered, exited],
     )
     .map_err(sql("write counters"))?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO daily (segment, day, entered, exited) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(segment, day) DO UPDATE SET entered = entered + ?3, exited = exited + ?4",
-        params![segment, day, entered, exited],
     )
+    .map_err(sql("prepare"))?
+    .execute(params![segment, day, entered, exited])
     .map_err(sql("write daily history"))?;
     Ok(())
 }

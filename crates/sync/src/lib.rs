@@ -47,5 +47,9 @@ pub trait Destination: Send + Sync {
     /// Syncs one segment: drains its pending entries of this kind, sends, records, acks.
     /// Errors are for failures of the run itself (store unreachable, misconfiguration);
     /// refusals by the destination are recorded in the ledger and the report.
-    async fn sync_segment(&self, ctx: &SyncContext<'_>, segment: &Segment) -> Result<SegmentReport, SyncError>;
+    async fn sync_segment(
+        &self,
+        ctx: &SyncContext<'_>,
+        segment: &Segment,
+    ) -> Result<SegmentReport, SyncError>;
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod dashboard;
 pub mod explain;
 pub mod gen;
 pub mod replay;
@@ -9,4 +10,5 @@ pub mod report;
 pub mod rules;
 pub mod stats;
 pub mod sweep;
+pub mod sync;
 pub mod table;

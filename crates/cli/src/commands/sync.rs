@@ -3,7 +3,8 @@
 
 use anyhow::{bail, Context, Result};
 use audience_sync::{
-    wall_clock_ms, Destination, LineDestination, PinpointClients, PinpointDestination, SyncConfig, SyncContext, SyncRunner,
+    wall_clock_ms, Destination, LineDestination, PinpointClients, PinpointDestination, SyncConfig,
+    SyncContext, SyncRunner,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -56,7 +57,11 @@ pub struct SyncArgs {
     #[arg(long, value_name = "URL")]
     pub line_data_base: Option<String>,
     /// Pinpoint project (application) ID (overrides pinpoint.application_id of --config).
-    #[arg(long, value_name = "ID", env = "AUDIENCE_STREAM_PINPOINT_APPLICATION_ID")]
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "AUDIENCE_STREAM_PINPOINT_APPLICATION_ID"
+    )]
     pub pinpoint_application_id: Option<String>,
     /// Bucket for Pinpoint import files (overrides pinpoint.bucket).
     #[arg(long, value_name = "BUCKET", env = "AUDIENCE_STREAM_S3_BUCKET")]
@@ -88,7 +93,10 @@ pub async fn run(args: SyncArgs) -> Result<()> {
     let rules = crate::open::load_rules(&args.rules.rules)?;
     let mut config = SyncConfig::load(args.config.as_deref())?;
     let p = &mut config.pinpoint;
-    p.application_id = args.pinpoint_application_id.clone().or(p.application_id.take());
+    p.application_id = args
+        .pinpoint_application_id
+        .clone()
+        .or(p.application_id.take());
     p.bucket = args.s3_bucket.clone().or(p.bucket.take());
     p.role_arn = args.import_role_arn.clone().or(p.role_arn.take());
     if let Some(prefix) = &args.s3_prefix {
@@ -96,16 +104,29 @@ pub async fn run(args: SyncArgs) -> Result<()> {
     }
     config.validate()?;
 
-    let selected = |s: &&audience_core::rules::Segment| args.segment.as_deref().is_none_or(|id| s.def.id == id);
-    let wants_line = rules.segments.iter().filter(selected).any(|s| s.def.destinations.line.is_some());
-    let wants_pinpoint = rules.segments.iter().filter(selected).any(|s| s.def.destinations.pinpoint.is_some());
+    let selected = |s: &&audience_core::rules::Segment| {
+        args.segment.as_deref().is_none_or(|id| s.def.id == id)
+    };
+    let wants_line = rules
+        .segments
+        .iter()
+        .filter(selected)
+        .any(|s| s.def.destinations.line.is_some());
+    let wants_pinpoint = rules
+        .segments
+        .iter()
+        .filter(selected)
+        .any(|s| s.def.destinations.pinpoint.is_some());
 
     let line_client = if args.dry_run || !wants_line {
         None
     } else {
         Some(
-            LineDestination::client_from_env(args.line_api_base.as_deref(), args.line_data_base.as_deref())
-                .context("LINE destinations need credentials (or use --dry-run)")?,
+            LineDestination::client_from_env(
+                args.line_api_base.as_deref(),
+                args.line_data_base.as_deref(),
+            )
+            .context("LINE destinations need credentials (or use --dry-run)")?,
         )
     };
     let pinpoint_clients = if args.dry_run || !wants_pinpoint {
@@ -120,10 +141,17 @@ pub async fn run(args: SyncArgs) -> Result<()> {
     };
     let destinations: Vec<Box<dyn Destination>> = vec![
         Box::new(LineDestination::new(config.line.clone(), line_client)),
-        Box::new(PinpointDestination::new(config.pinpoint.clone(), pinpoint_clients)),
+        Box::new(PinpointDestination::new(
+            config.pinpoint.clone(),
+            pinpoint_clients,
+        )),
     ];
     let runner = SyncRunner::new(destinations);
-    let mut ctx = SyncContext::new(store.as_ref(), wall_clock_ms(), Duration::from_secs(args.max_seconds));
+    let mut ctx = SyncContext::new(
+        store.as_ref(),
+        wall_clock_ms(),
+        Duration::from_secs(args.max_seconds),
+    );
     ctx.dry_run = args.dry_run;
     ctx.retry_parked = args.retry_parked;
     if args.dry_run {
@@ -135,7 +163,10 @@ pub async fn run(args: SyncArgs) -> Result<()> {
     } else {
         print!("{}", report.to_text());
         if args.dry_run {
-            println!("\ndry run: nothing was sent or acknowledged; files under {}", args.out.display());
+            println!(
+                "\ndry run: nothing was sent or acknowledged; files under {}",
+                args.out.display()
+            );
         }
     }
     if report.has_failures() {

@@ -94,8 +94,16 @@ pub fn endpoint_rows(state: &UserState) -> Vec<EndpointRow> {
         .endpoints
         .iter()
         .filter_map(|(id, e)| {
-            let channel = e.channel.as_deref().filter(|c| !c.is_empty())?;
-            let address = e.address.as_deref().filter(|a| !a.is_empty())?;
+            let channel = e
+                .channel
+                .as_ref()
+                .map(|c| c.v.as_str())
+                .filter(|c| !c.is_empty())?;
+            let address = e
+                .address
+                .as_ref()
+                .map(|a| a.v.as_str())
+                .filter(|a| !a.is_empty())?;
             Some(EndpointRow {
                 channel_type: channel.to_string(),
                 address: address.to_string(),

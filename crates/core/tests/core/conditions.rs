@@ -227,3 +227,30 @@ fn changes_are_reported_once() {
     assert_eq!(later.changes.len(), 1);
     assert_eq!(later.changes[0].kind, ChangeKind::Exited);
 }
+
+#[test]
+fn an_attribute_import_keeps_the_endpoint_address_in_any_order() {
+    let full = app_event("u1", "x", NOW - DAY);
+    let import = json!({
+        "event_type": "_import.attributes", "event_timestamp": NOW,
+        "endpoint": {"Id": "ep-u1", "Attributes": {"pref": ["大阪府"]}, "User": {"UserId": "u1"}}
+    });
+    let r = rules(&seg("{ line_linked: true }"));
+    let a = decoded(&full, "s", 1);
+    let b = decoded(&import, "s", 2);
+    for order in [vec![a.clone(), b.clone()], vec![b, a]] {
+        let out = apply(&UserState::new("u1"), &order, &r, NOW);
+        let ep = &out.state.endpoints["ep-u1"];
+        assert_eq!(ep.address.as_ref().map(|a| a.v.as_str()), Some("token-u1"));
+        assert_eq!(ep.channel.as_ref().map(|c| c.v.as_str()), Some("GCM"));
+        assert_eq!(
+            out.state.attr("e:pref"),
+            Some(&["大阪府".to_string()][..]),
+            "the newer import wins the attribute"
+        );
+        assert!(
+            !out.state.last_seen.contains_key("_import.attributes"),
+            "an import is not activity"
+        );
+    }
+}

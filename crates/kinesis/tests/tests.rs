@@ -1,0 +1,5 @@
+//! Integration tests for audience-kinesis: one binary, a module per area.
+
+mod moto_stream;
+mod partial;
+mod util;

@@ -1,0 +1,54 @@
+//! Reading a segment's full current membership with each member's state, a page at a time
+//! (rotation files and import CSVs are built from it).
+
+use audience_core::UserState;
+use audience_store::{StateStore, StoreResult};
+use std::collections::HashMap;
+
+/// Members listed per page.
+const PAGE: usize = 1_000;
+/// Users loaded per call.
+const LOAD_CHUNK: usize = 100;
+
+/// Calls `each` with every current member's state, in key order. Members whose state is
+/// missing (deleted meanwhile) are skipped.
+pub async fn for_each_member(
+    store: &dyn StateStore,
+    segment: &str,
+    mut each: impl FnMut(&UserState),
+) -> StoreResult<u64> {
+    let mut after: Option<String> = None;
+    let mut seen = 0u64;
+    loop {
+        let page = store.list_members(segment, after.as_deref(), PAGE).await?;
+        if page.is_empty() {
+            return Ok(seen);
+        }
+        for chunk in page.chunks(LOAD_CHUNK) {
+            let users = store.load_users(chunk).await?;
+            for key in chunk {
+                if let Some(state) = users.get(key) {
+                    seen += 1;
+                    each(state);
+                }
+            }
+        }
+        let full = page.len() == PAGE;
+        after = page.last().cloned();
+        if !full {
+            return Ok(seen);
+        }
+    }
+}
+
+/// Loads many users, in chunks.
+pub async fn load_users(
+    store: &dyn StateStore,
+    keys: &[String],
+) -> StoreResult<HashMap<String, UserState>> {
+    let mut out = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(LOAD_CHUNK) {
+        out.extend(store.load_users(chunk).await?);
+    }
+    Ok(out)
+}

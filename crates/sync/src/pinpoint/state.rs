@@ -1,0 +1,62 @@
+//! What the Pinpoint destination remembers per segment: the core's [`PinpointSegmentState`]
+//! (segment ID, running job, last completion, version) plus the running import's file and
+//! counts, and whether a re-import is owed because the last one failed.
+
+use crate::error::SyncError;
+use audience_core::plan::pinpoint::PinpointSegmentState;
+use audience_core::Millis;
+use audience_store::StateStore;
+use serde::{Deserialize, Serialize};
+
+/// The destination kind in the outbox, ledger and destination state.
+pub const KIND: &str = "pinpoint";
+
+/// Stored state of one segment's Pinpoint imports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredPinpointState {
+    /// What the planner reads.
+    #[serde(flatten)]
+    pub import: PinpointSegmentState,
+    /// The last import failed after its changes were acknowledged: import again.
+    #[serde(default)]
+    pub reimport_owed: bool,
+    /// `s3://` URL of the running (or last) import file.
+    #[serde(default)]
+    pub s3_url: Option<String>,
+    /// Endpoint rows in that file.
+    #[serde(default)]
+    pub rows: u64,
+    /// Members left out of it (no endpoint with an address).
+    #[serde(default)]
+    pub skipped_users: u64,
+    /// When the running job was created.
+    #[serde(default)]
+    pub started_at: Option<Millis>,
+}
+
+/// Loads a segment's state (default when never stored).
+pub async fn load(store: &dyn StateStore, segment: &str) -> Result<StoredPinpointState, SyncError> {
+    match store.destination_state(KIND, segment).await? {
+        None => Ok(StoredPinpointState::default()),
+        Some(v) => serde_json::from_value(v).map_err(|e| SyncError::State {
+            destination: KIND,
+            segment: segment.to_string(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Saves a segment's state.
+pub async fn save(
+    store: &dyn StateStore,
+    segment: &str,
+    state: &StoredPinpointState,
+) -> Result<(), SyncError> {
+    let value = serde_json::to_value(state).map_err(|e| SyncError::State {
+        destination: KIND,
+        segment: segment.to_string(),
+        message: e.to_string(),
+    })?;
+    store.put_destination_state(KIND, segment, &value).await?;
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! Pinpoint sync against `FakePinpoint`, with import files in the moto S3 emulator: one job
+//! per segment, polled to COMPLETED, segment ID recorded; no job without a membership change;
+//! a restart in the middle of polling resumes the same job.
+
+use super::util::*;
+use audience_pinpoint::fake::{FakeOptions, FakePinpoint, JobScript};
+use audience_pinpoint::{JobStatus, PinpointImporter, RetryPolicy, S3Options, S3Uploader};
+use audience_store::{EmbeddedStore, LedgerStatus, StateStore};
+use audience_sync::{
+    PinpointClients, PinpointDestination, PinpointSyncConfig, SegmentOutcome, SyncContext,
+    SyncReport, SyncRunner,
+};
+use std::time::Duration;
+
+const BUCKET: &str = "imports";
+
+struct Env {
+    moto: Moto,
+    fake: FakePinpoint,
+    s3: aws_sdk_s3::Client,
+}
+
+async fn env() -> Env {
+    let moto = Moto::start();
+    let fake = FakePinpoint::start_with(FakeOptions {
+        s3_endpoint: Some(moto.url.clone()),
+    })
+    .await
+    .unwrap();
+    let conf = aws_sdk_s3::config::Builder::from(&sdk_config(&moto.url).await)
+        .force_path_style(true)
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(conf);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    Env { moto, fake, s3 }
+}
+
+fn config(max_poll_secs: u64) -> PinpointSyncConfig {
+    PinpointSyncConfig {
+        application_id: Some("app-1".into()),
+        bucket: Some(BUCKET.into()),
+        prefix: "audience-stream/imports".into(),
+        role_arn: Some("arn:aws:iam::123456789012:role/pinpoint-import".into()),
+        s3_force_path_style: true,
+        min_interval_secs: 3_600,
+        max_poll_secs,
+        poll_first_wait_secs: 0.005,
+        poll_cap_secs: 0.02,
+        ..PinpointSyncConfig::default()
+    }
+}
+
+async fn sync(
+    env: &Env,
+    store: &dyn StateStore,
+    config: PinpointSyncConfig,
+    now: i64,
+) -> SyncReport {
+    let s3 = S3Uploader::new(
+        &sdk_config(&env.moto.url).await,
+        S3Options {
+            force_path_style: true,
+            ..S3Options::default()
+        },
+    );
+    let importer = PinpointImporter::new(&sdk_config(env.fake.base_url()).await).with_retry_policy(
+        RetryPolicy {
+            min_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(40),
+            max_retries: 4,
+        },
+    );
+    let dest = PinpointDestination::new(config, Some(PinpointClients { s3, importer }));
+    let runner = SyncRunner::new(vec![Box::new(dest)]);
+    let ctx = SyncContext::new(store, now, Duration::from_secs(60));
+    runner.run(&ctx, &rules(), None).await.unwrap()
+}
+
+async fn object(env: &Env, key: &str) -> String {
+    let body = env
+        .s3
+        .get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap();
+    String::from_utf8(body.into_bytes().to_vec()).unwrap()
+}
+
+fn pinpoint_state(
+    v: Option<serde_json::Value>,
+) -> audience_sync::pinpoint::state::StoredPinpointState {
+    serde_json::from_value(v.expect("pinpoint state stored")).unwrap()
+}
+
+#[tokio::test]
+async fn one_import_per_changed_segment_polled_to_completion() {
+    let env = env().await;
+    let store = EmbeddedStore::in_memory().unwrap();
+    let mut list = users(0, 4);
+    list[1].email = Some("tanaka, \"taro\"@example.jp".into());
+    list.push(U {
+        key: "no-address".into(),
+        line: None,
+        email: None,
+    });
+    enter(&store, "buyers", &list, T0).await;
+
+    let report = sync(&env, &store, config(20), T0).await;
+    assert_eq!(
+        report.segments.len(),
+        1,
+        "only `buyers` has a Pinpoint destination: {report:?}"
+    );
+    assert_eq!(
+        report.segments[0].outcome,
+        SegmentOutcome::Done,
+        "{report:?}"
+    );
+    let jobs = env.fake.jobs();
+    assert_eq!(jobs.len(), 1);
+    let job = &jobs[0];
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(
+        job.request.segment_name.as_deref(),
+        Some("audience-stream-buyers")
+    );
+    assert_eq!(
+        job.request.s3_url.as_deref(),
+        Some("s3://imports/audience-stream/imports/buyers/v1.csv")
+    );
+    assert_eq!(
+        job.request.role_arn.as_deref(),
+        Some("arn:aws:iam::123456789012:role/pinpoint-import")
+    );
+    assert_eq!(job.rows_in_file, Some(4));
+
+    let csv = object(&env, "audience-stream/imports/buyers/v1.csv").await;
+    let mut lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.remove(0), "ChannelType,Address,Id,User.UserId");
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert!(
+        lines.contains(&"EMAIL,user0@example.com,ep-user-000000,user-000000"),
+        "{csv}"
+    );
+    assert!(
+        lines.contains(&r#"EMAIL,"tanaka, ""taro""@example.jp",ep-user-000001,user-000001"#),
+        "{csv}"
+    );
+
+    let st = pinpoint_state(store.destination_state("pinpoint", "buyers").await.unwrap());
+    let segment_id = st.import.segment_id.clone().expect("segment ID recorded");
+    assert_eq!(Some(&segment_id), job.segment_id.as_ref());
+    assert!(st.import.running_job.is_none());
+    assert_eq!(st.skipped_users, 1);
+    assert!(pending(&store, "pinpoint", "buyers").await.is_empty());
+    let rows = ledger(&store, "pinpoint").await;
+    let done = rows.iter().find(|r| r.status == LedgerStatus::Ok).unwrap();
+    assert_eq!(done.target.as_deref(), Some(job.id.as_str()));
+    assert_eq!(done.detail["segment_id"], segment_id.as_str());
+    assert_eq!(done.detail["total_processed"], 4);
+
+    // No membership change: no job.
+    let creates = env.fake.create_requests();
+    let report = sync(&env, &store, config(20), T0 + 2 * 3_600_000).await;
+    assert!(
+        report.segments[0].notes[0].contains("unchanged"),
+        "{report:?}"
+    );
+    assert_eq!(env.fake.create_requests(), creates);
+
+    // A change after the interval: a new version into the same segment (by ID).
+    enter(&store, "buyers", &users(10, 1), T0 + 3 * 3_600_000).await;
+    sync(&env, &store, config(20), T0 + 3 * 3_600_000).await;
+    let jobs = env.fake.jobs();
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(
+        jobs[1].request.segment_id.as_deref(),
+        Some(segment_id.as_str())
+    );
+    assert!(jobs[1].request.segment_name.is_none());
+    assert_eq!(jobs[1].rows_in_file, Some(5));
+}
+
+#[tokio::test]
+async fn a_restart_in_the_middle_of_polling_resumes_the_same_job() {
+    let env = env().await;
+    let store = EmbeddedStore::in_memory().unwrap();
+    enter(&store, "buyers", &users(0, 3), T0).await;
+    let mut steps = vec![
+        JobStatus::PreparingForInitialization,
+        JobStatus::Initializing,
+    ];
+    steps.extend(std::iter::repeat_n(JobStatus::Processing, 400));
+    steps.extend([JobStatus::Completing, JobStatus::Completed]);
+    env.fake.script_next_job(JobScript::steps(steps));
+    // This run may poll for 1 s only: the job is still PROCESSING when it stops.
+    let mut quick = config(1);
+    quick.poll_first_wait_secs = 0.05;
+    quick.poll_cap_secs = 0.1;
+    let report = sync(&env, &store, quick, T0).await;
+    assert_eq!(
+        report.segments[0].outcome,
+        SegmentOutcome::Incomplete,
+        "{report:?}"
+    );
+    let st = pinpoint_state(store.destination_state("pinpoint", "buyers").await.unwrap());
+    let job_id = st.import.running_job.clone().expect("job remembered");
+    assert!(
+        ledger(&store, "pinpoint")
+            .await
+            .iter()
+            .any(|r| r.status == LedgerStatus::Running
+                && r.target.as_deref() == Some(job_id.as_str()))
+    );
+
+    // A new process (fresh destination and clients) resumes polling; no second job.
+    let report = sync(&env, &store, config(30), T0 + 60_000).await;
+    assert_eq!(
+        report.segments[0].outcome,
+        SegmentOutcome::Done,
+        "{report:?}"
+    );
+    assert_eq!(env.fake.create_requests(), 1);
+    assert_eq!(env.fake.jobs()[0].status, JobStatus::Completed);
+    let st = pinpoint_state(store.destination_state("pinpoint", "buyers").await.unwrap());
+    assert!(st.import.running_job.is_none() && st.import.segment_id.is_some());
+}
+
+#[tokio::test]
+async fn a_failed_import_is_recorded_and_imported_again() {
+    let env = env().await;
+    let store = EmbeddedStore::in_memory().unwrap();
+    enter(&store, "buyers", &users(0, 3), T0).await;
+    env.fake
+        .script_next_job(JobScript::fails(vec!["row 2: invalid address".into()]));
+    env.fake.throttle_next_creates(1);
+    let report = sync(&env, &store, config(20), T0).await;
+    assert_eq!(
+        report.segments[0].outcome,
+        SegmentOutcome::Incomplete,
+        "{report:?}"
+    );
+    let failed = ledger(&store, "pinpoint")
+        .await
+        .into_iter()
+        .find(|r| r.status == LedgerStatus::Failed)
+        .unwrap();
+    assert!(failed.message.unwrap().contains("row 2: invalid address"));
+    assert_eq!(failed.detail["failures"][0], "row 2: invalid address");
+    // The changes were acknowledged with the job, but the failure makes the next run import.
+    sync(&env, &store, config(20), T0 + 60_000).await;
+    let jobs = env.fake.jobs();
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs[1].status, JobStatus::Completed);
+}

@@ -1,0 +1,424 @@
+//! Test helpers: a store populated by committing membership changes (with their outbox
+//! entries, as the pipeline writes them), runs of the sync, the segment's LINE members, a
+//! store that fails one acknowledgement, and a moto S3 server (python3 -m moto.server).
+
+use async_trait::async_trait;
+use audience_core::state::{EndpointInfo, Stamped};
+use audience_core::{Cause, ChangeKind, MembershipChange, Millis, Rules, UserState};
+use audience_line::LineClient;
+use audience_retry::RetryPolicy;
+use audience_store::*;
+use audience_sync::{LineDestination, LineSyncConfig, SyncContext, SyncReport, SyncRunner};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// 2026-01-01T00:00:00Z.
+pub const T0: Millis = 1_767_225_600_000;
+pub const MINUTE: Millis = 60_000;
+pub const HOUR: Millis = 3_600_000;
+pub const DAY: Millis = 86_400_000;
+
+pub const RULES: &str = r#"
+version: 1
+segments:
+  - id: vip
+    condition: { line_linked: true }
+    destinations:
+      line: { audience_name: "VIP members" }
+  - id: buyers
+    condition: { event_count: { event_type: purchase, within: 30d, min: 1 } }
+    destinations:
+      pinpoint: { segment_name: "audience-stream-buyers" }
+  - id: bound
+    condition: { line_linked: true }
+    destinations:
+      line: { audience_id: 5000000000001 }
+"#;
+
+pub fn rules() -> Rules {
+    Rules::load(RULES, "test-rules.yaml").unwrap()
+}
+
+/// The `n`-th test user's LINE ID.
+pub fn line_id(n: u64) -> String {
+    audience_line::fake::user_id(n)
+}
+
+/// A user to enter a segment.
+#[derive(Clone)]
+pub struct U {
+    pub key: String,
+    pub line: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Users `from..from+count` with LINE IDs (and e-mail addresses).
+pub fn users(from: u64, count: u64) -> Vec<U> {
+    (from..from + count)
+        .map(|n| U {
+            key: format!("user-{n:06}"),
+            line: Some(line_id(n)),
+            email: Some(format!("user{n}@example.com")),
+        })
+        .collect()
+}
+
+/// Commits membership changes for `users` in `segment` as the pipeline would: user state,
+/// members, counters and one outbox entry per destination of the segment.
+pub async fn change(
+    store: &dyn StateStore,
+    rules: &Rules,
+    segment: &str,
+    list: &[U],
+    kind: ChangeKind,
+    at: Millis,
+) {
+    let keys: Vec<String> = list.iter().map(|u| u.key.clone()).collect();
+    let mut loaded = HashMap::new();
+    for chunk in keys.chunks(500) {
+        loaded.extend(store.load_users(chunk).await.unwrap());
+    }
+    for u in list {
+        let base = loaded
+            .remove(&u.key)
+            .unwrap_or_else(|| UserState::new(&u.key));
+        let mut state = base.clone();
+        if let Some(l) = &u.line {
+            state.line_user_id = Some(Stamped {
+                v: l.clone(),
+                t: at,
+            });
+        }
+        if let Some(e) = &u.email {
+            state.endpoints.insert(
+                format!("ep-{}", u.key),
+                EndpointInfo {
+                    channel: Some(Stamped {
+                        v: "EMAIL".into(),
+                        t: at,
+                    }),
+                    address: Some(Stamped {
+                        v: e.clone(),
+                        t: at,
+                    }),
+                    t: at,
+                },
+            );
+        }
+        match kind {
+            ChangeKind::Entered => state.memberships.insert(segment.to_string(), at),
+            ChangeKind::Exited => state.memberships.remove(segment),
+        };
+        state.version = base.version + 1;
+        let changes = vec![MembershipChange {
+            segment: segment.to_string(),
+            user: u.key.clone(),
+            kind,
+            at,
+            cause: Cause::Rules,
+        }];
+        let change_id = format!("test-{at}#{}", state.version);
+        let outbox = audience_pipeline::batch::outbox_entries(rules, &changes, &change_id);
+        store
+            .commit_user(&UserCommit {
+                state,
+                expected_version: base.version,
+                changes,
+                outbox,
+                links: Vec::new(),
+                absorbed: None,
+                batch_id: format!("test-{at}"),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+pub async fn enter(store: &dyn StateStore, segment: &str, list: &[U], at: Millis) {
+    change(store, &rules(), segment, list, ChangeKind::Entered, at).await;
+}
+
+pub async fn exit(store: &dyn StateStore, segment: &str, list: &[U], at: Millis) {
+    change(store, &rules(), segment, list, ChangeKind::Exited, at).await;
+}
+
+/// The segment's members' active LINE IDs.
+pub async fn line_members(store: &dyn StateStore, segment: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list_members(segment, after.as_deref(), 1000)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            return out;
+        }
+        for u in store.load_users(&page).await.unwrap().values() {
+            if let Some(id) = u.active_line_user_id() {
+                out.insert(id.to_string());
+            }
+        }
+        after = page.last().cloned();
+    }
+}
+
+/// Pending entries of a destination and segment.
+pub async fn pending(store: &dyn StateStore, destination: &str, segment: &str) -> Vec<OutboxEntry> {
+    store
+        .pending(destination, segment, 1_000_000)
+        .await
+        .unwrap()
+}
+
+/// Quick LINE settings: fast retries, generous pacing.
+pub fn line_config() -> LineSyncConfig {
+    LineSyncConfig {
+        retry: RetryPolicy::fast(5),
+        requests_per_minute: 60,
+        burst: 60,
+        ..LineSyncConfig::default()
+    }
+}
+
+/// One LINE sync run of every segment at `now`.
+pub async fn sync_line(
+    store: &dyn StateStore,
+    client: &LineClient,
+    config: LineSyncConfig,
+    now: Millis,
+) -> SyncReport {
+    sync_line_with(store, client, config, now, |_| {}).await
+}
+
+/// One LINE sync run with a context tweak (e.g. `retry_parked`).
+pub async fn sync_line_with(
+    store: &dyn StateStore,
+    client: &LineClient,
+    config: LineSyncConfig,
+    now: Millis,
+    tweak: impl FnOnce(&mut SyncContext<'_>),
+) -> SyncReport {
+    let runner = SyncRunner::new(vec![Box::new(LineDestination::new(
+        config,
+        Some(client.clone()),
+    ))]);
+    let mut ctx = SyncContext::new(store, now, Duration::from_secs(60));
+    tweak(&mut ctx);
+    runner.run(&ctx, &rules(), Some("vip")).await.unwrap()
+}
+
+/// The stored LINE state of a segment.
+pub async fn line_state(
+    store: &dyn StateStore,
+    segment: &str,
+) -> audience_sync::line::state::StoredLineState {
+    serde_json::from_value(
+        store
+            .destination_state("line", segment)
+            .await
+            .unwrap()
+            .expect("line state stored"),
+    )
+    .unwrap()
+}
+
+/// Ledger rows of one destination, oldest first.
+pub async fn ledger(store: &dyn StateStore, destination: &str) -> Vec<LedgerEntry> {
+    let mut rows: Vec<LedgerEntry> = store
+        .ledger(100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.destination == destination)
+        .collect();
+    rows.reverse();
+    rows
+}
+
+/// A store whose `ack_pending` fails the first `fail` times (a crash between LINE's 202
+/// and the acknowledgement), delegating everything else.
+pub struct FlakyAck {
+    pub inner: EmbeddedStore,
+    pub fail: AtomicU32,
+}
+
+impl FlakyAck {
+    pub fn new(fail: u32) -> Self {
+        FlakyAck {
+            inner: EmbeddedStore::in_memory().unwrap(),
+            fail: AtomicU32::new(fail),
+        }
+    }
+}
+
+#[async_trait]
+impl StateStore for FlakyAck {
+    async fn load_users(&self, keys: &[String]) -> StoreResult<HashMap<String, UserState>> {
+        self.inner.load_users(keys).await
+    }
+    async fn load_links(&self, ids: &[String]) -> StoreResult<HashMap<String, String>> {
+        self.inner.load_links(ids).await
+    }
+    async fn commit_user(&self, commit: &UserCommit) -> StoreResult<()> {
+        self.inner.commit_user(commit).await
+    }
+    async fn user_count(&self) -> StoreResult<u64> {
+        self.inner.user_count().await
+    }
+    async fn segment_counts(&self) -> StoreResult<BTreeMap<String, SegmentCounts>> {
+        self.inner.segment_counts().await
+    }
+    async fn daily_history(
+        &self,
+        segment: &str,
+        from: i32,
+        to: i32,
+    ) -> StoreResult<Vec<DailyCounts>> {
+        self.inner.daily_history(segment, from, to).await
+    }
+    async fn list_members(
+        &self,
+        segment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        self.inner.list_members(segment, after, limit).await
+    }
+    async fn pending_summary(&self) -> StoreResult<Vec<PendingSummary>> {
+        self.inner.pending_summary().await
+    }
+    async fn pending(
+        &self,
+        destination: &str,
+        segment: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        self.inner.pending(destination, segment, limit).await
+    }
+    async fn ack_pending(&self, entries: &[OutboxEntry]) -> StoreResult<usize> {
+        if self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StoreError::Unavailable(
+                "simulated crash before the acknowledgement".into(),
+            ));
+        }
+        self.inner.ack_pending(entries).await
+    }
+    async fn append_ledger(&self, entry: &LedgerEntry) -> StoreResult<()> {
+        self.inner.append_ledger(entry).await
+    }
+    async fn ledger(&self, limit: usize) -> StoreResult<Vec<LedgerEntry>> {
+        self.inner.ledger(limit).await
+    }
+    async fn due_users(&self, now: Millis, limit: usize) -> StoreResult<Vec<String>> {
+        self.inner.due_users(now, limit).await
+    }
+    async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserState>> {
+        self.inner.scan_users(after, limit).await
+    }
+    async fn destination_state(
+        &self,
+        destination: &str,
+        segment: &str,
+    ) -> StoreResult<Option<serde_json::Value>> {
+        self.inner.destination_state(destination, segment).await
+    }
+    async fn put_destination_state(
+        &self,
+        destination: &str,
+        segment: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<()> {
+        self.inner
+            .put_destination_state(destination, segment, value)
+            .await
+    }
+    async fn record_batch(&self, batch: &BatchRecord) -> StoreResult<()> {
+        self.inner.record_batch(batch).await
+    }
+    async fn batches(&self, from: i32, to: i32) -> StoreResult<Vec<BatchRecord>> {
+        self.inner.batches(from, to).await
+    }
+    async fn put_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<()> {
+        self.inner.put_dead_letters(letters).await
+    }
+}
+
+const MOTO_HINT: &str =
+    "the Pinpoint sync tests need moto[server] >= 5.2.2 for python3: run scripts/ensure-moto.sh \
+     (pip install 'moto[server]>=5.2.2,<6')";
+
+/// A moto S3 server on a free 127.0.0.1 port, killed on drop.
+pub struct Moto {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Moto {
+    /// Starts `python3 -m moto.server` and waits until it accepts connections.
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        let child = std::process::Command::new(&python)
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {python} -m moto.server: {e}. {MOTO_HINT}"));
+        let mut moto = Moto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!("moto.server exited ({status}) before answering. {MOTO_HINT}");
+            }
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return moto;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto.server did not answer on {addr} within 60 s. {MOTO_HINT}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SDK config for a local endpoint: dummy credentials, us-east-1.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
