@@ -54,6 +54,15 @@ pub async fn handle(
         duration_ms = started.elapsed().as_millis() as u64,
         "batch processed"
     );
+    crate::metrics::emit(&audience_dashboard::emf::Totals {
+        records: outcome.records as u64,
+        decoded: outcome.decoded as u64,
+        set_aside: outcome.set_aside.len() as u64,
+        duplicates: outcome.duplicates as u64,
+        entered: entered as u64,
+        exited: (outcome.changes.len() - entered) as u64,
+        ..Default::default()
+    });
     // Only sequence numbers that are in this batch, each once.
     let mut failed: Vec<String> = outcome
         .failed

@@ -5,5 +5,8 @@
 
 pub mod consumer;
 pub mod env;
+pub mod metrics;
+pub mod secret;
+pub mod webhook;
 
 pub use env::{init_tracing, Shared};

@@ -17,6 +17,7 @@
 //! - **Dry run** plans and writes the planned requests (and import CSVs) to a directory,
 //!   sending nothing and changing nothing; it needs no credentials.
 
+mod assemble;
 pub mod config;
 pub mod error;
 pub mod line;
@@ -25,6 +26,7 @@ pub mod pinpoint;
 mod report;
 mod runner;
 
+pub use assemble::{destinations, LineCredentials};
 pub use config::{LineSyncConfig, PinpointSyncConfig, SyncConfig};
 pub use error::SyncError;
 pub use line::LineDestination;

@@ -12,3 +12,4 @@ pub mod stats;
 pub mod sweep;
 pub mod sync;
 pub mod table;
+pub mod to_kinesis;

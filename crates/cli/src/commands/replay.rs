@@ -40,6 +40,14 @@ pub struct ReplayArgs {
     /// Write set-aside.jsonl and outbox/ (the requests sync would send) into this directory.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Instead of applying the records here, send them into this Kinesis stream (name or ARN)
+    /// with PutRecords, partition key = user key; the endpoint and credentials come from the
+    /// AWS SDK's standard configuration (AWS_ENDPOINT_URL for an emulator).
+    #[arg(long, value_name = "STREAM")]
+    to_kinesis: Option<String>,
+    /// With --to-kinesis: at most this many records per second.
+    #[arg(long, value_name = "N", requires = "to_kinesis", value_parser = clap::value_parser!(u32).range(1..))]
+    rate: Option<u32>,
     /// Input files.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -104,15 +112,27 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
     }
     // Decode everything first: `now` defaults to the newest event time in the input.
     let mut decoded: Vec<Result<DecodedEvent, DecodeError>> = Vec::new();
+    let mut raws: Vec<RawRecord> = Vec::new();
     let mut rows = Vec::new();
     for input in inputs {
         for rec in input.records {
             match rec {
-                InputRecord::Raw(raw) => decoded.push(decode_record(&raw, &rules.decode)),
+                InputRecord::Raw(raw) => {
+                    decoded.push(decode_record(&raw, &rules.decode));
+                    raws.push(raw);
+                }
                 InputRecord::Row(id, row) => {
+                    raws.push(RawRecord {
+                        id: id.clone(),
+                        payload: audience_core::Payload::Json(Vec::new()),
+                        arrival_ms: None,
+                    });
                     decoded.push(Err(DecodeError {
                         record: id.clone(),
-                        kind: audience_core::DecodeErrorKind::NotJson("placeholder".into()),
+                        // Replaced below, once `now` (the rows' timestamp) is known.
+                        kind: audience_core::DecodeErrorKind::NotJson(
+                            "pending attribute row".into(),
+                        ),
                     }));
                     rows.push((decoded.len() - 1, id, row));
                 }
@@ -131,6 +151,26 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
     for (index, id, row) in rows {
         let raw: RawRecord = row_to_record(id, row, now, &rules.decode.line_user_id_attribute);
         decoded[index] = decode_record(&raw, &rules.decode);
+        raws[index] = raw;
+    }
+    if let Some(stream) = &args.to_kinesis {
+        let sent = crate::commands::to_kinesis::send(stream, &raws, &decoded, args.rate).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&sent)?);
+        } else {
+            println!(
+                "sent {} of {} records to {} in {} calls ({} re-sent after partial failures, {} never accepted, {} set aside) in {:.2}s",
+                sent.sent, sent.records, sent.stream, sent.calls, sent.retried, sent.failed, sent.set_aside, sent.seconds
+            );
+        }
+        if sent.failed > 0 {
+            anyhow::bail!(
+                "{} records were never accepted by {}",
+                sent.failed,
+                sent.stream
+            );
+        }
+        return Ok(());
     }
 
     let store = open_store(&args.store.store).await?;

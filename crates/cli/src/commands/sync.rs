@@ -2,10 +2,7 @@
 //! plan and write the requests without credentials, sending and changing nothing.
 
 use anyhow::{bail, Context, Result};
-use audience_sync::{
-    wall_clock_ms, Destination, LineDestination, PinpointClients, PinpointDestination, SyncConfig,
-    SyncContext, SyncRunner,
-};
+use audience_sync::{wall_clock_ms, LineCredentials, SyncConfig, SyncContext, SyncRunner};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -104,48 +101,18 @@ pub async fn run(args: SyncArgs) -> Result<()> {
     }
     config.validate()?;
 
-    let selected = |s: &&audience_core::rules::Segment| {
-        args.segment.as_deref().is_none_or(|id| s.def.id == id)
-    };
-    let wants_line = rules
-        .segments
-        .iter()
-        .filter(selected)
-        .any(|s| s.def.destinations.line.is_some());
-    let wants_pinpoint = rules
-        .segments
-        .iter()
-        .filter(selected)
-        .any(|s| s.def.destinations.pinpoint.is_some());
-
-    let line_client = if args.dry_run || !wants_line {
-        None
-    } else {
-        Some(
-            LineDestination::client_from_env(
-                args.line_api_base.as_deref(),
-                args.line_data_base.as_deref(),
-            )
-            .context("LINE destinations need credentials (or use --dry-run)")?,
-        )
-    };
-    let pinpoint_clients = if args.dry_run || !wants_pinpoint {
-        None
-    } else if !config.pinpoint.is_complete() {
-        bail!(
-            "segments have Pinpoint destinations but the sync is not configured: set {} (or use --dry-run)",
-            config.pinpoint.missing().join(", ")
-        );
-    } else {
-        Some(PinpointClients::from_env(&config.pinpoint).await)
-    };
-    let destinations: Vec<Box<dyn Destination>> = vec![
-        Box::new(LineDestination::new(config.line.clone(), line_client)),
-        Box::new(PinpointDestination::new(
-            config.pinpoint.clone(),
-            pinpoint_clients,
-        )),
-    ];
+    let destinations = audience_sync::destinations(
+        &config,
+        &rules,
+        args.segment.as_deref(),
+        args.dry_run,
+        LineCredentials::Env {
+            api_base: args.line_api_base.as_deref(),
+            data_base: args.line_data_base.as_deref(),
+        },
+    )
+    .await
+    .context("cannot set up the sync (use --dry-run to plan without credentials)")?;
     let runner = SyncRunner::new(destinations);
     let mut ctx = SyncContext::new(
         store.as_ref(),

@@ -1,0 +1,47 @@
+//! The LINE webhook Lambda (Function URL): signature check, follow/unfollow events onto
+//! Kinesis, 200 at once.
+
+use audience_kinesis::{KinesisSender, SenderOptions};
+use audience_lambda::secret::SecretLookup;
+use audience_lambda::{init_tracing, webhook};
+use audience_retry::RetryPolicy;
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing();
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let secret = SecretLookup::load(&aws).await?;
+    let channel_secret = secret
+        .get("LINE_CHANNEL_SECRET")
+        .filter(|s| !s.is_empty())
+        .ok_or("LINE_CHANNEL_SECRET is not in the LINE secret or the environment")?;
+    let stream = std::env::var("AUDIENCE_STREAM_KINESIS_STREAM")
+        .map_err(|_| "AUDIENCE_STREAM_KINESIS_STREAM is not set")?;
+    // LINE waits a few seconds for an answer: retry briefly, then let LINE redeliver.
+    let retry = RetryPolicy {
+        max_retries: 3,
+        first_wait: Duration::from_millis(100),
+        cap: Duration::from_secs(1),
+        jitter: true,
+    };
+    let sender = KinesisSender::new(
+        aws_sdk_kinesis::Client::new(&aws),
+        stream,
+        SenderOptions {
+            rate_per_sec: None,
+            retry,
+        },
+    );
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<LambdaFunctionUrlRequest>| {
+            let (secret, sender) = (channel_secret.as_bytes(), &sender);
+            async move { Ok::<_, Error>(webhook::handle(secret, &event.payload, sender).await) }
+        },
+    ))
+    .await
+}

@@ -1,0 +1,49 @@
+//! LINE credentials from Secrets Manager: the secret (ARN in `LINE_SECRET_ARN`) is a JSON
+//! object whose keys are the LINE client's own variable names (`LINE_CHANNEL_SECRET`,
+//! `LINE_CHANNEL_ACCESS_TOKEN` or `LINE_CHANNEL_ID`, `LINE_TOKEN_KIND`, …). Without
+//! `LINE_SECRET_ARN` the process environment is used. Values are never logged.
+
+use anyhow::{Context, Result};
+use std::collections::HashMap;
+
+/// Variable lookups over the secret, falling back to the environment.
+pub struct SecretLookup {
+    values: HashMap<String, String>,
+}
+
+impl SecretLookup {
+    /// Reads the secret named by `LINE_SECRET_ARN`, if set.
+    pub async fn load(config: &aws_config::SdkConfig) -> Result<SecretLookup> {
+        let Ok(arn) = std::env::var("LINE_SECRET_ARN") else {
+            return Ok(SecretLookup {
+                values: HashMap::new(),
+            });
+        };
+        let client = aws_sdk_secretsmanager::Client::new(config);
+        let out = client
+            .get_secret_value()
+            .secret_id(&arn)
+            .send()
+            .await
+            .with_context(|| format!("cannot read the LINE secret {arn}"))?;
+        let text = out
+            .secret_string()
+            .with_context(|| format!("secret {arn} has no string value"))?;
+        let values: HashMap<String, String> = serde_json::from_str(text)
+            .with_context(|| format!("secret {arn} is not a JSON object of strings"))?;
+        Ok(SecretLookup { values })
+    }
+
+    /// A lookup from given values (tests).
+    pub fn from_map(values: HashMap<String, String>) -> SecretLookup {
+        SecretLookup { values }
+    }
+
+    /// The value of `name`: the secret's, else the environment's.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.values
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+    }
+}

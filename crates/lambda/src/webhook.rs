@@ -1,0 +1,121 @@
+//! The LINE webhook (Lambda Function URL): verify `x-line-signature` on the raw body, put the
+//! follow/unfollow events onto the Kinesis stream as Pinpoint-shaped events (partition key =
+//! LINE user ID) and answer 200 at once; the consumer applies them like any other event.
+//!
+//! A follow/unfollow event is keyed `line:<LINE user ID>`, which resolves to the app user
+//! through the link learned from app events carrying that LINE ID.
+
+use async_trait::async_trait;
+use audience_core::decode::LINE_KEY_PREFIX;
+use audience_kinesis::OutRecord;
+use audience_line::webhook::{parse_follow_events, verify_signature, FollowKind};
+use aws_lambda_events::event::lambda_function_urls::{
+    LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
+};
+use base64::Engine;
+use serde_json::json;
+
+/// Where accepted events go (Kinesis in production).
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// Puts the records; an error means LINE should redeliver (answer 500).
+    async fn put(&self, records: Vec<OutRecord>) -> Result<(), String>;
+}
+
+#[async_trait]
+impl EventSink for audience_kinesis::KinesisSender {
+    async fn put(&self, records: Vec<OutRecord>) -> Result<(), String> {
+        let report = self
+            .send(records, |_| {})
+            .await
+            .map_err(|e| e.to_string())?;
+        if report.failed.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} records were not accepted by Kinesis",
+                report.failed.len()
+            ))
+        }
+    }
+}
+
+/// The Pinpoint-shaped event for one follow/unfollow.
+pub fn to_event(user_id: &str, kind: FollowKind, timestamp: i64) -> serde_json::Value {
+    let event_type = match kind {
+        FollowKind::Follow => "line.follow",
+        FollowKind::Unfollow => "line.unfollow",
+    };
+    json!({
+        "event_type": event_type,
+        "event_timestamp": timestamp,
+        "arrival_timestamp": timestamp,
+        "event_version": "3.1",
+        "client": {"client_id": format!("{LINE_KEY_PREFIX}{user_id}")},
+        "attributes": {"line_user_id": user_id},
+    })
+}
+
+fn response(status: i64, body: &str) -> LambdaFunctionUrlResponse {
+    let mut r = LambdaFunctionUrlResponse::default();
+    r.status_code = status;
+    r.body = Some(body.to_string());
+    r
+}
+
+/// Handles one webhook call.
+pub async fn handle(
+    channel_secret: &[u8],
+    request: &LambdaFunctionUrlRequest,
+    sink: &dyn EventSink,
+) -> LambdaFunctionUrlResponse {
+    let raw = request.body.as_deref().unwrap_or("");
+    let body: Vec<u8> = if request.is_base64_encoded {
+        match base64::engine::general_purpose::STANDARD.decode(raw) {
+            Ok(b) => b,
+            Err(_) => return response(400, "body is not Base64"),
+        }
+    } else {
+        raw.as_bytes().to_vec()
+    };
+    // HeaderMap lookups are case-insensitive.
+    let signature = request
+        .headers
+        .get("x-line-signature")
+        .and_then(|v| v.to_str().ok());
+    let Some(signature) = signature else {
+        tracing::warn!("webhook call without x-line-signature");
+        return response(401, "missing signature");
+    };
+    if !verify_signature(channel_secret, &body, signature) {
+        tracing::warn!("webhook call with a bad signature");
+        return response(401, "bad signature");
+    }
+    let events = match parse_follow_events(&body) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(error = %e, "signed webhook body is not a LINE webhook");
+            return response(400, "not a LINE webhook body");
+        }
+    };
+    let records: Vec<OutRecord> = events
+        .iter()
+        .map(|e| {
+            OutRecord::new(
+                e.user_id.clone(),
+                to_event(&e.user_id, e.kind, e.timestamp)
+                    .to_string()
+                    .into_bytes(),
+            )
+        })
+        .collect();
+    let count = records.len();
+    if !records.is_empty() {
+        if let Err(e) = sink.put(records).await {
+            tracing::error!(error = %e, "cannot hand webhook events to Kinesis; LINE will redeliver");
+            return response(500, "try again");
+        }
+    }
+    tracing::info!(events = count, "webhook accepted");
+    response(200, "OK")
+}
