@@ -6,5 +6,6 @@ mod util;
 
 mod dynamodb;
 mod errors;
+mod kinesis;
 mod replay;
 mod sweep_and_rules;
