@@ -61,3 +61,16 @@ fn every_command_explains_itself_with_an_example() {
     let replay = run(dir.path(), &["replay", "--help"]);
     assert!(String::from_utf8_lossy(&replay.stdout).contains("NEWEST EVENT TIME"));
 }
+
+#[test]
+fn the_deployed_rules_file_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployed = root().join("deploy/rules/segments.yaml");
+    let out = run(dir.path(), &["rules", "check", deployed.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hyogo"));
+}

@@ -3,7 +3,7 @@
 
 use crate::util::*;
 use audience_lambda::consumer;
-use audience_pipeline::scenarios::FailingStore;
+use audience_pipeline::scenarios::failing_store;
 use audience_store::{EmbeddedStore, StateStore};
 use std::sync::Arc;
 
@@ -37,8 +37,8 @@ async fn malformed_records_are_set_aside_not_reported() {
 async fn a_failing_user_is_reported_by_its_own_sequence_numbers() {
     let inner = EmbeddedStore::in_memory().unwrap();
     // Let the first user commit fail (write 0), the rest succeed.
-    let failing = FailingStore::new(&inner, 0);
-    // FailingStore borrows the store, so drive the pipeline the handler calls.
+    let failing = failing_store(&inner, 0);
+    // The failing wrapper borrows the store, so drive the pipeline the handler calls.
     let event = envelope("seed-002-kinesis.json");
     let records = event.to_raw();
     let outcome =

@@ -20,7 +20,7 @@ pub mod series;
 pub mod serve;
 pub mod svg;
 
-pub use counting::CountingStore;
+pub use counting::{counting_store, Counted, CountingStore};
 pub use error::DashboardError;
 pub use html::{render_page, PageOptions};
 pub use model::{Dashboard, Granularity};

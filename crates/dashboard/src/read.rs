@@ -7,7 +7,7 @@
 //! state (LINE audience, last Pinpoint job) comes from the ledger rows, not from a read per
 //! segment and destination.
 
-use crate::counting::CountingStore;
+use crate::counting::{counting_store, Counted, CountingStore};
 use crate::error::DashboardError;
 use crate::model::{
     Dashboard, DestinationCell, DestinationHealth, LedgerRow, ReconRow, SegmentRow, Summary,
@@ -52,7 +52,7 @@ pub async fn load(
     now: Millis,
     opts: &LoadOptions,
 ) -> Result<Dashboard, DashboardError> {
-    let store = CountingStore::new(store);
+    let store = counting_store(store);
     let today = day_of(now);
     let window = opts.history_days.max(31);
 

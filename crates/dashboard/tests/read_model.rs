@@ -5,7 +5,7 @@
 mod common;
 
 use audience_core::{Cause, ChangeKind, MembershipChange, Rules, UserState};
-use audience_dashboard::{load, render_page, CountingStore, LoadOptions, PageOptions};
+use audience_dashboard::{counting_store, load, render_page, Counted, LoadOptions, PageOptions};
 use audience_store::{EmbeddedStore, LedgerEntry, LedgerStatus, StateStore, UserCommit};
 use common::NOW;
 
@@ -85,7 +85,7 @@ async fn numbers_equal_segment_counts_after_fixture_replay() {
 #[tokio::test]
 async fn read_budget_is_segments_plus_three_and_never_scans() {
     let (store, rules) = common::fixture_store().await;
-    let counting = CountingStore::new(&store);
+    let counting = counting_store(&store);
     let d = load(&counting, &rules, NOW, &LoadOptions::default())
         .await
         .unwrap();
@@ -256,7 +256,7 @@ async fn synthetic_store() -> (EmbeddedStore, Rules) {
 #[tokio::test]
 async fn fifty_segments_times_ninety_days_stay_under_150_kb() {
     let (store, rules) = synthetic_store().await;
-    let counting = CountingStore::new(&store);
+    let counting = counting_store(&store);
     let d = load(&counting, &rules, NOW, &LoadOptions::default())
         .await
         .unwrap();

@@ -9,9 +9,8 @@ use async_trait::async_trait;
 use audience_core::{Payload, RawRecord, RecordId, Rules, UserState};
 use audience_store::*;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 /// 2025-12-01T00:00:00Z.
 pub const NOW: i64 = 1_764_547_200_000;
@@ -144,98 +143,34 @@ pub async fn redelivery_is_idempotent(store: &dyn StateStore) {
     assert_eq!(snapshot(store).await, once, "redelivery changed the store");
 }
 
-/// A store that fails one write (commit, batch record or dead letters) after `fail_at` writes.
-pub struct FailingStore<'a> {
-    inner: &'a dyn StateStore,
+/// Fails one write (commit, batch record or dead letters): the `fail_at`-th (0-based), once.
+pub struct FailAt {
     writes: AtomicUsize,
     fail_at: usize,
 }
 
-impl<'a> FailingStore<'a> {
-    /// Fails the `fail_at`-th write (0-based), once.
-    pub fn new(inner: &'a dyn StateStore, fail_at: usize) -> Self {
-        FailingStore {
-            inner,
-            writes: AtomicUsize::new(0),
-            fail_at,
-        }
-    }
-
-    fn step(&self) -> StoreResult<()> {
-        if self.writes.fetch_add(1, Ordering::SeqCst) == self.fail_at {
-            return Err(StoreError::Unavailable("injected failure".into()));
+#[async_trait]
+impl Hooks for FailAt {
+    async fn before(&self, op: Op) -> StoreResult<()> {
+        if op.writes() && self.writes.fetch_add(1, Ordering::SeqCst) == self.fail_at {
+            return Err(StoreError::Unavailable(format!(
+                "injected failure at {}",
+                op.name()
+            )));
         }
         Ok(())
     }
 }
 
-#[async_trait]
-impl StateStore for FailingStore<'_> {
-    async fn load_users(&self, keys: &[String]) -> StoreResult<HashMap<String, UserState>> {
-        self.inner.load_users(keys).await
-    }
-    async fn load_links(&self, ids: &[String]) -> StoreResult<HashMap<String, String>> {
-        self.inner.load_links(ids).await
-    }
-    async fn commit_user(&self, commit: &UserCommit) -> StoreResult<()> {
-        self.step()?;
-        self.inner.commit_user(commit).await
-    }
-    async fn user_count(&self) -> StoreResult<u64> {
-        self.inner.user_count().await
-    }
-    async fn segment_counts(&self) -> StoreResult<BTreeMap<String, SegmentCounts>> {
-        self.inner.segment_counts().await
-    }
-    async fn daily_history(&self, s: &str, a: i32, b: i32) -> StoreResult<Vec<DailyCounts>> {
-        self.inner.daily_history(s, a, b).await
-    }
-    async fn list_members(
-        &self,
-        s: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<String>> {
-        self.inner.list_members(s, after, limit).await
-    }
-    async fn pending_summary(&self) -> StoreResult<Vec<PendingSummary>> {
-        self.inner.pending_summary().await
-    }
-    async fn pending(&self, d: &str, s: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
-        self.inner.pending(d, s, limit).await
-    }
-    async fn ack_pending(&self, e: &[OutboxEntry]) -> StoreResult<usize> {
-        self.inner.ack_pending(e).await
-    }
-    async fn append_ledger(&self, e: &LedgerEntry) -> StoreResult<()> {
-        self.inner.append_ledger(e).await
-    }
-    async fn ledger(&self, limit: usize) -> StoreResult<Vec<LedgerEntry>> {
-        self.inner.ledger(limit).await
-    }
-    async fn due_users(&self, now: i64, limit: usize) -> StoreResult<Vec<String>> {
-        self.inner.due_users(now, limit).await
-    }
-    async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserState>> {
-        self.inner.scan_users(after, limit).await
-    }
-    async fn destination_state(&self, d: &str, s: &str) -> StoreResult<Option<Value>> {
-        self.inner.destination_state(d, s).await
-    }
-    async fn put_destination_state(&self, d: &str, s: &str, v: &Value) -> StoreResult<()> {
-        self.inner.put_destination_state(d, s, v).await
-    }
-    async fn record_batch(&self, b: &BatchRecord) -> StoreResult<()> {
-        self.step()?;
-        self.inner.record_batch(b).await
-    }
-    async fn batches(&self, a: i32, b: i32) -> StoreResult<Vec<BatchRecord>> {
-        self.inner.batches(a, b).await
-    }
-    async fn put_dead_letters(&self, l: &[DeadLetter]) -> StoreResult<()> {
-        self.step()?;
-        self.inner.put_dead_letters(l).await
-    }
+/// A store whose `fail_at`-th write fails once.
+pub fn failing_store(inner: &dyn StateStore, fail_at: usize) -> HookedStore<'_, FailAt> {
+    HookedStore::new(
+        inner,
+        FailAt {
+            writes: AtomicUsize::new(0),
+            fail_at,
+        },
+    )
 }
 
 /// A failure after each write step, then a retry of the batch, converges to the state of an
@@ -259,7 +194,7 @@ where
             concurrency: 1,
             ..BatchOptions::default()
         };
-        let failing = FailingStore::new(&store, fail_at);
+        let failing = failing_store(&store, fail_at);
         let first = process_batch(&failing, &r, &batch(), NOW, &opts).await;
         let interrupted = first.is_err() || first.as_ref().is_ok_and(|o| !o.failed.is_empty());
         assert!(interrupted, "the failure at write {fail_at} must surface");
@@ -293,103 +228,37 @@ where
     }
 }
 
-/// A store whose `load_users` waits until `n` callers have loaded, so concurrent invocations
+/// Holds the first `n` `load_users` calls until all `n` arrived, so concurrent invocations
 /// really read the same version before either commits.
-pub struct BarrierStore<'a> {
-    inner: &'a dyn StateStore,
-    barrier: Arc<tokio::sync::Barrier>,
+pub struct LoadBarrier {
+    barrier: tokio::sync::Barrier,
     armed: AtomicUsize,
 }
 
-impl<'a> BarrierStore<'a> {
-    /// Holds the first `n` loads until all `n` arrived.
-    pub fn new(inner: &'a dyn StateStore, n: usize) -> Self {
-        BarrierStore {
-            inner,
-            barrier: Arc::new(tokio::sync::Barrier::new(n)),
-            armed: AtomicUsize::new(n),
-        }
-    }
-}
-
 #[async_trait]
-impl StateStore for BarrierStore<'_> {
-    async fn load_users(&self, keys: &[String]) -> StoreResult<HashMap<String, UserState>> {
-        let out = self.inner.load_users(keys).await;
-        let held = self
-            .armed
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if held {
+impl Hooks for LoadBarrier {
+    async fn after(&self, op: Op) {
+        if op == Op::LoadUsers
+            && self
+                .armed
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
             self.barrier.wait().await;
         }
-        out
-    }
-    async fn load_links(&self, ids: &[String]) -> StoreResult<HashMap<String, String>> {
-        self.inner.load_links(ids).await
-    }
-    async fn commit_user(&self, commit: &UserCommit) -> StoreResult<()> {
-        self.inner.commit_user(commit).await
-    }
-    async fn user_count(&self) -> StoreResult<u64> {
-        self.inner.user_count().await
-    }
-    async fn segment_counts(&self) -> StoreResult<BTreeMap<String, SegmentCounts>> {
-        self.inner.segment_counts().await
-    }
-    async fn daily_history(&self, s: &str, a: i32, b: i32) -> StoreResult<Vec<DailyCounts>> {
-        self.inner.daily_history(s, a, b).await
-    }
-    async fn list_members(
-        &self,
-        s: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<String>> {
-        self.inner.list_members(s, after, limit).await
-    }
-    async fn pending_summary(&self) -> StoreResult<Vec<PendingSummary>> {
-        self.inner.pending_summary().await
-    }
-    async fn pending(&self, d: &str, s: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
-        self.inner.pending(d, s, limit).await
-    }
-    async fn ack_pending(&self, e: &[OutboxEntry]) -> StoreResult<usize> {
-        self.inner.ack_pending(e).await
-    }
-    async fn append_ledger(&self, e: &LedgerEntry) -> StoreResult<()> {
-        self.inner.append_ledger(e).await
-    }
-    async fn ledger(&self, limit: usize) -> StoreResult<Vec<LedgerEntry>> {
-        self.inner.ledger(limit).await
-    }
-    async fn due_users(&self, now: i64, limit: usize) -> StoreResult<Vec<String>> {
-        self.inner.due_users(now, limit).await
-    }
-    async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserState>> {
-        self.inner.scan_users(after, limit).await
-    }
-    async fn destination_state(&self, d: &str, s: &str) -> StoreResult<Option<Value>> {
-        self.inner.destination_state(d, s).await
-    }
-    async fn put_destination_state(&self, d: &str, s: &str, v: &Value) -> StoreResult<()> {
-        self.inner.put_destination_state(d, s, v).await
-    }
-    async fn record_batch(&self, b: &BatchRecord) -> StoreResult<()> {
-        self.inner.record_batch(b).await
-    }
-    async fn batches(&self, a: i32, b: i32) -> StoreResult<Vec<BatchRecord>> {
-        self.inner.batches(a, b).await
-    }
-    async fn put_dead_letters(&self, l: &[DeadLetter]) -> StoreResult<()> {
-        self.inner.put_dead_letters(l).await
     }
 }
 
 /// Two invocations applying different events of the same user at once: both applied.
 pub async fn concurrent_invocations_lose_nothing(store: &dyn StateStore) {
     let r = rules();
-    let barrier = BarrierStore::new(store, 2);
+    let barrier = HookedStore::new(
+        store,
+        LoadBarrier {
+            barrier: tokio::sync::Barrier::new(2),
+            armed: AtomicUsize::new(2),
+        },
+    );
     let a = records(&[purchase("cc", NOW - DAY)], "shardId-000000000007", 1);
     let b = records(&[purchase("cc", NOW - 2 * DAY)], "shardId-000000000008", 1);
     let opts = BatchOptions::default();

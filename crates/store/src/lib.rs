@@ -9,11 +9,13 @@
 pub mod conformance;
 pub mod embedded;
 pub mod error;
+pub mod hooked;
 pub mod model;
 pub mod url;
 
 pub use embedded::EmbeddedStore;
 pub use error::{StoreError, StoreResult};
+pub use hooked::{HookedStore, Hooks, Op};
 pub use model::*;
 pub use url::StoreUrl;
 

@@ -5,7 +5,7 @@
 use super::util::*;
 use audience_line::fake::{FakeLine, FakeOp, Fault, FAKE_CHANNEL_SECRET, FAKE_LONG_LIVED_TOKEN};
 use audience_line::{LineClient, ManualClock};
-use audience_store::{EmbeddedStore, LedgerStatus, StateStore};
+use audience_store::{EmbeddedStore, HookedStore, LedgerStatus, StateStore};
 use audience_sync::SegmentOutcome;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -203,13 +203,17 @@ async fn an_issued_token_is_reused_and_refreshed_near_expiry() {
 
 #[tokio::test]
 async fn a_crash_between_the_202_and_the_acknowledgement_resends_only_that_batch() {
-    let store = FlakyAck::new(0);
+    let inner = EmbeddedStore::in_memory().unwrap();
+    let store = HookedStore::new(&inner, FailAcks::default());
     let fake = FakeLine::start().await;
     let client = LineClient::new(fake.config_long_lived()).unwrap();
     enter(&store, "vip", &users(0, 60), T0).await;
     sync_line(&store, &client, line_config(), T0).await;
     enter(&store, "vip", &users(100, 30), T0 + MINUTE).await;
-    store.fail.store(1, std::sync::atomic::Ordering::SeqCst);
+    store
+        .hooks
+        .fail
+        .store(1, std::sync::atomic::Ordering::SeqCst);
     let report = sync_line(&store, &client, line_config(), T0 + 2 * MINUTE).await;
     assert_eq!(
         report.segments[0].outcome,
@@ -251,7 +255,7 @@ async fn a_crash_between_the_202_and_the_acknowledgement_resends_only_that_batch
         .unwrap();
     assert_eq!(
         fake.members(audience).unwrap(),
-        line_members(&store.inner, "vip").await
+        line_members(&inner, "vip").await
     );
     assert!(pending(&store, "line", "vip").await.is_empty());
 }

@@ -9,7 +9,7 @@ use audience_line::LineClient;
 use audience_retry::RetryPolicy;
 use audience_store::*;
 use audience_sync::{LineDestination, LineSyncConfig, SyncContext, SyncReport, SyncRunner};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -237,115 +237,27 @@ pub async fn ledger(store: &dyn StateStore, destination: &str) -> Vec<LedgerEntr
     rows
 }
 
-/// A store whose `ack_pending` fails the first `fail` times (a crash between LINE's 202
-/// and the acknowledgement), delegating everything else.
-pub struct FlakyAck {
-    pub inner: EmbeddedStore,
+/// Hooks failing `ack_pending` the next `fail` times (a crash between LINE's 202 and the
+/// acknowledgement); wrap a store with `HookedStore::new(&inner, FailAcks::default())`.
+#[derive(Default)]
+pub struct FailAcks {
     pub fail: AtomicU32,
 }
 
-impl FlakyAck {
-    pub fn new(fail: u32) -> Self {
-        FlakyAck {
-            inner: EmbeddedStore::in_memory().unwrap(),
-            fail: AtomicU32::new(fail),
-        }
-    }
-}
-
 #[async_trait]
-impl StateStore for FlakyAck {
-    async fn load_users(&self, keys: &[String]) -> StoreResult<HashMap<String, UserState>> {
-        self.inner.load_users(keys).await
-    }
-    async fn load_links(&self, ids: &[String]) -> StoreResult<HashMap<String, String>> {
-        self.inner.load_links(ids).await
-    }
-    async fn commit_user(&self, commit: &UserCommit) -> StoreResult<()> {
-        self.inner.commit_user(commit).await
-    }
-    async fn user_count(&self) -> StoreResult<u64> {
-        self.inner.user_count().await
-    }
-    async fn segment_counts(&self) -> StoreResult<BTreeMap<String, SegmentCounts>> {
-        self.inner.segment_counts().await
-    }
-    async fn daily_history(
-        &self,
-        segment: &str,
-        from: i32,
-        to: i32,
-    ) -> StoreResult<Vec<DailyCounts>> {
-        self.inner.daily_history(segment, from, to).await
-    }
-    async fn list_members(
-        &self,
-        segment: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<String>> {
-        self.inner.list_members(segment, after, limit).await
-    }
-    async fn pending_summary(&self) -> StoreResult<Vec<PendingSummary>> {
-        self.inner.pending_summary().await
-    }
-    async fn pending(
-        &self,
-        destination: &str,
-        segment: &str,
-        limit: usize,
-    ) -> StoreResult<Vec<OutboxEntry>> {
-        self.inner.pending(destination, segment, limit).await
-    }
-    async fn ack_pending(&self, entries: &[OutboxEntry]) -> StoreResult<usize> {
-        if self
-            .fail
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
+impl Hooks for FailAcks {
+    async fn before(&self, op: Op) -> StoreResult<()> {
+        if op == Op::AckPending
+            && self
+                .fail
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
         {
             return Err(StoreError::Unavailable(
                 "simulated crash before the acknowledgement".into(),
             ));
         }
-        self.inner.ack_pending(entries).await
-    }
-    async fn append_ledger(&self, entry: &LedgerEntry) -> StoreResult<()> {
-        self.inner.append_ledger(entry).await
-    }
-    async fn ledger(&self, limit: usize) -> StoreResult<Vec<LedgerEntry>> {
-        self.inner.ledger(limit).await
-    }
-    async fn due_users(&self, now: Millis, limit: usize) -> StoreResult<Vec<String>> {
-        self.inner.due_users(now, limit).await
-    }
-    async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserState>> {
-        self.inner.scan_users(after, limit).await
-    }
-    async fn destination_state(
-        &self,
-        destination: &str,
-        segment: &str,
-    ) -> StoreResult<Option<serde_json::Value>> {
-        self.inner.destination_state(destination, segment).await
-    }
-    async fn put_destination_state(
-        &self,
-        destination: &str,
-        segment: &str,
-        value: &serde_json::Value,
-    ) -> StoreResult<()> {
-        self.inner
-            .put_destination_state(destination, segment, value)
-            .await
-    }
-    async fn record_batch(&self, batch: &BatchRecord) -> StoreResult<()> {
-        self.inner.record_batch(batch).await
-    }
-    async fn batches(&self, from: i32, to: i32) -> StoreResult<Vec<BatchRecord>> {
-        self.inner.batches(from, to).await
-    }
-    async fn put_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<()> {
-        self.inner.put_dead_letters(letters).await
+        Ok(())
     }
 }
 
