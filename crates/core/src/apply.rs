@@ -226,12 +226,19 @@ fn fold_event(state: &mut UserState, event: &PinpointEvent, rules: &Rules, cutof
     let Some(endpoint) = &event.endpoint else {
         return;
     };
+    let mut key = String::new();
     for (name, values) in &endpoint.attributes {
-        write_attr(state, format!("e:{name}"), values, t);
+        key.clear();
+        key.push_str("e:");
+        key.push_str(name);
+        write_attr(state, &key, values, t);
     }
     if let Some(user) = &endpoint.user {
         for (name, values) in &user.user_attributes {
-            write_attr(state, format!("u:{name}"), values, t);
+            key.clear();
+            key.push_str("u:");
+            key.push_str(name);
+            write_attr(state, &key, values, t);
         }
         let line = user
             .user_attributes
@@ -262,10 +269,22 @@ fn fold_event(state: &mut UserState, event: &PinpointEvent, rules: &Rules, cutof
     }
 }
 
-fn write_attr(state: &mut UserState, key: String, values: &[String], t: Millis) {
-    let mut slot = state.attrs.remove(&key);
-    Stamped::write(&mut slot, &values.to_vec(), t);
-    if let Some(s) = slot {
-        state.attrs.insert(key, s);
+fn write_attr(state: &mut UserState, key: &str, values: &[String], t: Millis) {
+    match state.attrs.get_mut(key) {
+        // Most events repeat the current value: compare before cloning anything.
+        Some(old) if old.t > t || (old.t == t && values <= old.v.as_slice()) => {}
+        Some(old) => {
+            old.v = values.to_vec();
+            old.t = t;
+        }
+        None => {
+            state.attrs.insert(
+                key.to_string(),
+                Stamped {
+                    v: values.to_vec(),
+                    t,
+                },
+            );
+        }
     }
 }

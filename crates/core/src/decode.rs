@@ -26,7 +26,8 @@ pub enum KeyField {
 pub struct DecodeOptions {
     /// Largest accepted decoded event, in bytes (default 1 MiB).
     pub max_bytes: usize,
-    /// Deepest accepted JSON nesting (default 64).
+    /// Deepest JSON nesting reported as such when a record fails to parse (default 64);
+    /// subtrees the event model does not read are skipped without recursion.
     pub max_depth: usize,
     /// User-key fields, tried in order (default user ID, endpoint ID, client ID).
     pub key_order: Vec<KeyField>,
@@ -250,15 +251,24 @@ pub fn decode_event_bytes(
         });
     }
     let text = std::str::from_utf8(bytes).map_err(|e| DecodeErrorKind::NotUtf8(e.valid_up_to()))?;
-    check_depth(text.as_bytes(), opts.max_depth)?;
     let first = text.trim_start().as_bytes().first().copied();
     if first != Some(b'{') {
+        check_depth(text.as_bytes(), opts.max_depth)?;
         return Err(classify_non_object(text));
     }
+    // Nesting is checked only when parsing fails: the fields that are read nest shallowly and
+    // serde_json stops at 128 levels, and subtrees that are not read are skipped without
+    // recursion, so a valid event pays no extra pass over its bytes.
     let mut event: PinpointEvent = match serde_json::from_str(text) {
         Ok(event) => event,
-        Err(e) if e.is_data() => return Err(wrong_type(text)),
-        Err(e) => return Err(DecodeErrorKind::NotJson(e.to_string())),
+        Err(e) => {
+            check_depth(text.as_bytes(), opts.max_depth)?;
+            return Err(if e.is_data() {
+                wrong_type(text)
+            } else {
+                DecodeErrorKind::NotJson(e.to_string())
+            });
+        }
     };
     if event.endpoint.is_none() {
         if let Some(embedded) = event.client_context.custom.endpoint.take() {

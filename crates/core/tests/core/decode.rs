@@ -90,7 +90,7 @@ fn every_failure_kind_is_named() {
         "no_user_key"
     );
     let deep = format!(
-        r#"{{"event_type":"x","event_timestamp":1,"client":{{"client_id":"c"}},"facets":{}1{}}}"#,
+        r#"{{"event_type":"x","event_timestamp":1,"client":{{"client_id":"c"}},"attributes":{{"a":{}1{}}}}}"#,
         "[".repeat(200),
         "]".repeat(200)
     );
