@@ -52,12 +52,7 @@ fn eval(cond: &Cond, state: &UserState, rules: &Rules, now: Millis, members: &[b
             bound,
             include_never,
         } => {
-            let key = event_type.as_deref().unwrap_or("*");
-            let seen = if *first {
-                state.first_seen.get(key)
-            } else {
-                state.last_seen.get(key)
-            };
+            let seen = seen_at(state, *first, event_type.as_deref());
             match seen {
                 None => *older && *include_never,
                 Some(t) => {
@@ -72,6 +67,16 @@ fn eval(cond: &Cond, state: &UserState, rules: &Rules, now: Millis, members: &[b
         }
         Cond::InSegment(i) => members.get(*i).copied().unwrap_or(false),
         Cond::LineLinked(b) => state.active_line_user_id().is_some() == *b,
+    }
+}
+
+/// When a matching event first (or last) happened; `None` = never. `None` type = any event.
+fn seen_at<'a>(state: &'a UserState, first: bool, event_type: Option<&str>) -> Option<&'a Millis> {
+    let key = event_type.unwrap_or("*");
+    if first {
+        state.first_seen.get(key)
+    } else {
+        state.last_seen.get(key)
     }
 }
 
@@ -166,12 +171,7 @@ fn flips(cond: &Cond, state: &UserState, rules: &Rules, now: Millis, best: &mut 
             bound,
             ..
         } => {
-            let key = event_type.as_deref().unwrap_or("*");
-            let seen = if *first {
-                state.first_seen.get(key)
-            } else {
-                state.last_seen.get(key)
-            };
+            let seen = seen_at(state, *first, event_type.as_deref());
             if let Some(t) = seen {
                 offer(t + bound.millis());
             }
@@ -324,12 +324,7 @@ fn explain_cond(
             bound,
             include_never,
         } => {
-            let key = event_type.as_deref().unwrap_or("*");
-            let seen = if *first {
-                state.first_seen.get(key)
-            } else {
-                state.last_seen.get(key)
-            };
+            let seen = seen_at(state, *first, event_type.as_deref());
             leaf(
                 format!(
                     "{} `{}` {} {bound}{}",
