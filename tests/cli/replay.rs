@@ -65,21 +65,32 @@ fn replay_of_the_kinesis_fixtures_reports_true_numbers() {
         s["pending"]["pinpoint"]["hyogo"]["additions"],
         s["segments"]["hyogo"]["members"]
     );
-    // The planned requests are written.
-    let plan: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/outbox/line-hyogo.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(plan["plan"]["requests"][0]["request"], "create");
+    // The planned requests are written (as `sync --dry-run` plans them): a LINE create with
+    // the members' LINE IDs, and a Pinpoint import file with its CreateImportJob request.
+    let read = |p: &str| {
+        std::fs::read_to_string(dir.path().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
+    };
+    let plan: Value = serde_json::from_str(&read("out/outbox/line/hyogo.json")).unwrap();
+    assert_eq!(plan["plan"]["requests"][0]["request"], "create", "{plan}");
     assert_eq!(
         plan["plan"]["requests"][0]["description"],
         "audience-stream hyogo"
     );
-    let pp: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/outbox/pinpoint-hyogo.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(pp["decision"]["decision"], "start");
+    let ids = plan["plan"]["requests"][0]["ids"].as_array().unwrap();
+    assert!(!ids.is_empty() && ids.iter().all(|i| i.as_str().unwrap().starts_with('U')));
+    let pp: Value =
+        serde_json::from_str(&read("out/outbox/pinpoint/hyogo/v1.request.json")).unwrap();
+    assert_eq!(
+        pp["ImportJobRequest"]["SegmentName"],
+        "audience-stream-hyogo"
+    );
+    assert_eq!(pp["members"], s["segments"]["hyogo"]["members"]);
+    let csv = read("out/outbox/pinpoint/hyogo/v1.csv");
+    assert!(
+        csv.starts_with("ChannelType,Address,Id,User.UserId"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count() as u64 - 1, pp["rows"].as_u64().unwrap());
 }
 
 #[test]

@@ -5,7 +5,6 @@ pub mod dashboard;
 pub mod explain;
 pub mod gen;
 pub mod replay;
-pub mod replay_outbox;
 pub mod report;
 pub mod rules;
 pub mod stats;

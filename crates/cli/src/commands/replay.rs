@@ -37,7 +37,8 @@ pub struct ReplayArgs {
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     json: bool,
-    /// Write set-aside.jsonl and outbox/ (the requests sync would send) into this directory.
+    /// Write set-aside.jsonl and outbox/ (the requests `sync` would send, as `sync --dry-run`
+    /// plans them) into this directory.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Instead of applying the records here, send them into this Kinesis stream (name or ARN)
@@ -269,13 +270,44 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
 
     if let Some(dir) = &args.out {
         write_out(dir, &set_aside_all, &failed_all)?;
-        crate::commands::replay_outbox::write_planned(dir, store.as_ref(), &rules, now).await?;
+        write_planned(dir, store.as_ref(), &rules, now).await?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print_human(&summary, args.out.as_ref());
     }
+    Ok(())
+}
+
+/// The requests a sync would send, planned by the sync runner's dry run (nothing is sent or
+/// acknowledged) and written under `DIR/outbox/`: `line/<segment>.json` with every ID, and
+/// `pinpoint/<segment>/v<N>.csv` with its CreateImportJob request.
+async fn write_planned(
+    dir: &std::path::Path,
+    store: &dyn audience_store::StateStore,
+    rules: &audience_core::Rules,
+    now: Millis,
+) -> Result<()> {
+    let config = audience_sync::SyncConfig::default();
+    let destinations = audience_sync::destinations(
+        &config,
+        rules,
+        None,
+        true,
+        audience_sync::LineCredentials::Env {
+            api_base: None,
+            data_base: None,
+        },
+    )
+    .await?;
+    let mut ctx = audience_sync::SyncContext::new(store, now, std::time::Duration::from_secs(3600));
+    ctx.dry_run = true;
+    ctx.out_dir = Some(dir.join("outbox"));
+    audience_sync::SyncRunner::new(destinations)
+        .run(&ctx, rules, None)
+        .await
+        .context("planning the sync requests")?;
     Ok(())
 }
 
