@@ -51,6 +51,24 @@ pub struct RulesArgs {
     pub rules: PathBuf,
 }
 
+/// The instant to evaluate at.
+#[derive(clap::Args, Clone)]
+pub struct NowArgs {
+    /// Evaluate at this instant (RFC 3339, e.g. 2025-12-01T00:00:00Z); default: the wall clock.
+    #[arg(long)]
+    pub now: Option<String>,
+}
+
+impl NowArgs {
+    /// The instant in epoch milliseconds.
+    pub fn resolve(&self) -> anyhow::Result<audience_core::Millis> {
+        match &self.now {
+            Some(text) => timeparse::parse_rfc3339(text),
+            None => Ok(timeparse::wall_clock()),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Feed fixture files through the same pipeline as the consumer Lambda.

@@ -19,6 +19,7 @@
 
 mod assemble;
 pub mod config;
+mod destination_state;
 pub mod error;
 pub mod line;
 mod members;

@@ -2,7 +2,6 @@
 //! windows that decided it.
 
 use crate::open::{load_rules, open_store};
-use crate::timeparse::{parse_rfc3339, wall_clock};
 use crate::{RulesArgs, StoreArgs};
 use anyhow::{bail, Result};
 use audience_core::Explanation;
@@ -15,9 +14,8 @@ pub struct ExplainArgs {
     /// Only this segment.
     #[arg(long)]
     segment: Option<String>,
-    /// Evaluate at this instant (RFC 3339); default: the wall clock.
-    #[arg(long)]
-    now: Option<String>,
+    #[command(flatten)]
+    now: crate::NowArgs,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -30,10 +28,7 @@ pub struct ExplainArgs {
 /// Runs `explain`.
 pub async fn run(args: ExplainArgs) -> Result<()> {
     let rules = load_rules(&args.rules.rules)?;
-    let now = match &args.now {
-        Some(t) => parse_rfc3339(t)?,
-        None => wall_clock(),
-    };
+    let now = args.now.resolve()?;
     let store = open_store(&args.store.store).await?;
     let mut users = store.load_users(std::slice::from_ref(&args.user)).await?;
     let Some(state) = users.remove(&args.user) else {

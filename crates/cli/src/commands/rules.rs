@@ -2,7 +2,6 @@
 //! exit if NEW replaced OLD (a dry run over the stored users).
 
 use crate::open::{load_rules, open_store};
-use crate::timeparse::{parse_rfc3339, wall_clock};
 use crate::StoreArgs;
 use anyhow::Result;
 use std::path::PathBuf;
@@ -25,9 +24,8 @@ pub enum RulesCommand {
         old: PathBuf,
         /// The proposed rules.
         new: PathBuf,
-        /// Evaluate at this instant (RFC 3339); default: the wall clock.
-        #[arg(long)]
-        now: Option<String>,
+        #[command(flatten)]
+        now: crate::NowArgs,
         /// Print JSON (with the user keys).
         #[arg(long)]
         json: bool,
@@ -74,10 +72,7 @@ pub async fn run(cmd: RulesCommand) -> Result<()> {
         } => {
             let old_rules = load_rules(&old)?;
             let new_rules = load_rules(&new)?;
-            let now = match &now {
-                Some(t) => parse_rfc3339(t)?,
-                None => wall_clock(),
-            };
+            let now = now.resolve()?;
             let store = open_store(&store.store).await?;
             let diff =
                 audience_pipeline::diff_rules(store.as_ref(), &old_rules, &new_rules, now).await?;

@@ -1,7 +1,6 @@
 //! `sweep`: re-evaluate users whose next time-based flip has passed (exits on time).
 
 use crate::open::{load_rules, open_store};
-use crate::timeparse::{parse_rfc3339, wall_clock};
 use crate::{RulesArgs, StoreArgs};
 use anyhow::Result;
 use audience_core::ChangeKind;
@@ -10,9 +9,8 @@ use std::collections::BTreeMap;
 /// Arguments of `sweep`.
 #[derive(clap::Args)]
 pub struct SweepArgs {
-    /// Evaluate at this instant (RFC 3339); default: the wall clock.
-    #[arg(long)]
-    now: Option<String>,
+    #[command(flatten)]
+    now: crate::NowArgs,
     /// Users per page.
     #[arg(long, default_value_t = 500)]
     page: usize,
@@ -28,10 +26,7 @@ pub struct SweepArgs {
 /// Runs `sweep`.
 pub async fn run(args: SweepArgs) -> Result<()> {
     let rules = load_rules(&args.rules.rules)?;
-    let now = match &args.now {
-        Some(t) => parse_rfc3339(t)?,
-        None => wall_clock(),
-    };
+    let now = args.now.resolve()?;
     let store = open_store(&args.store.store).await?;
     let out = audience_pipeline::sweep(store.as_ref(), &rules, now, args.page.max(1)).await?;
     let mut per_segment: BTreeMap<String, (u64, u64)> = BTreeMap::new();

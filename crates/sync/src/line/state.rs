@@ -62,14 +62,7 @@ pub struct Parked {
 
 /// Loads a segment's state (default when never stored).
 pub async fn load(store: &dyn StateStore, segment: &str) -> Result<StoredLineState, SyncError> {
-    match store.destination_state(KIND, segment).await? {
-        None => Ok(StoredLineState::default()),
-        Some(v) => serde_json::from_value(v).map_err(|e| SyncError::State {
-            destination: KIND,
-            segment: segment.to_string(),
-            message: e.to_string(),
-        }),
-    }
+    crate::destination_state::load(store, KIND, segment).await
 }
 
 /// Saves a segment's state.
@@ -78,13 +71,7 @@ pub async fn save(
     segment: &str,
     state: &StoredLineState,
 ) -> Result<(), SyncError> {
-    let value = serde_json::to_value(state).map_err(|e| SyncError::State {
-        destination: KIND,
-        segment: segment.to_string(),
-        message: e.to_string(),
-    })?;
-    store.put_destination_state(KIND, segment, &value).await?;
-    Ok(())
+    crate::destination_state::save(store, KIND, segment, state).await
 }
 
 #[cfg(test)]

@@ -36,14 +36,7 @@ pub struct StoredPinpointState {
 
 /// Loads a segment's state (default when never stored).
 pub async fn load(store: &dyn StateStore, segment: &str) -> Result<StoredPinpointState, SyncError> {
-    match store.destination_state(KIND, segment).await? {
-        None => Ok(StoredPinpointState::default()),
-        Some(v) => serde_json::from_value(v).map_err(|e| SyncError::State {
-            destination: KIND,
-            segment: segment.to_string(),
-            message: e.to_string(),
-        }),
-    }
+    crate::destination_state::load(store, KIND, segment).await
 }
 
 /// Saves a segment's state.
@@ -52,11 +45,5 @@ pub async fn save(
     segment: &str,
     state: &StoredPinpointState,
 ) -> Result<(), SyncError> {
-    let value = serde_json::to_value(state).map_err(|e| SyncError::State {
-        destination: KIND,
-        segment: segment.to_string(),
-        message: e.to_string(),
-    })?;
-    store.put_destination_state(KIND, segment, &value).await?;
-    Ok(())
+    crate::destination_state::save(store, KIND, segment, state).await
 }
