@@ -273,11 +273,16 @@ fn prepare(
     batch_id: &str,
     now: Millis,
 ) -> Prepared {
-    let base = loaded
-        .get(user)
-        .cloned()
-        .unwrap_or_else(|| UserState::new(user));
-    let mut merged = base.clone();
+    let fresh;
+    let base: &UserState = match loaded.get(user) {
+        Some(state) => state,
+        None => {
+            fresh = UserState::new(user);
+            &fresh
+        }
+    };
+    // Cloned only when an identity is folded in; `apply` makes the one copy it needs.
+    let mut merged = std::borrow::Cow::Borrowed(base);
     let mut absorbed = None;
     let mut absorbed_exits = Vec::new();
     // One absorbed identity per commit; a further one is folded by a later batch.
@@ -285,7 +290,7 @@ fn prepare(
         .iter()
         .find_map(|(e, _)| loaded.get(e).map(|s| (e, s)))
     {
-        merged.absorb(ep_state);
+        merged.to_mut().absorb(ep_state);
         for segment in ep_state.memberships.keys() {
             absorbed_exits.push(MembershipChange {
                 segment: segment.clone(),
@@ -302,7 +307,7 @@ fn prepare(
     }
     let applied = apply(&merged, events, rules, now);
     let duplicates = applied.duplicates.len();
-    let dirty = applied.is_dirty(&base) || absorbed.is_some() || !links.is_empty();
+    let dirty = applied.is_dirty(base) || absorbed.is_some() || !links.is_empty();
     if !dirty {
         return Prepared {
             commit: None,
@@ -316,7 +321,7 @@ fn prepare(
     let change_id = format!("{batch_id}#{}", state.version);
     let mut outbox = outbox_entries(rules, &changes, &change_id);
     outbox.extend(line_identity_entries(
-        rules, &base, &state, &changes, &change_id, now,
+        rules, base, &state, &changes, &change_id, now,
     ));
     Prepared {
         commit: Some(UserCommit {
