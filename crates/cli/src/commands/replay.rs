@@ -268,14 +268,19 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
     summary.seconds = started.elapsed().as_secs_f64();
     summary.records_per_second = summary.records as f64 / summary.seconds.max(1e-9);
 
+    let mut planned = None;
     if let Some(dir) = &args.out {
         write_out(dir, &set_aside_all, &failed_all)?;
-        write_planned(dir, store.as_ref(), &rules, now).await?;
+        planned = Some(write_planned(dir, store.as_ref(), &rules, now).await?);
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print_human(&summary, args.out.as_ref());
+        if let Some(report) = planned {
+            println!("\nplanned sync requests (as `sync --dry-run` plans them; nothing was sent):");
+            print!("{}", report.to_text());
+        }
     }
     Ok(())
 }
@@ -288,7 +293,7 @@ async fn write_planned(
     store: &dyn audience_store::StateStore,
     rules: &audience_core::Rules,
     now: Millis,
-) -> Result<()> {
+) -> Result<audience_sync::SyncReport> {
     let config = audience_sync::SyncConfig::default();
     let destinations = audience_sync::destinations(
         &config,
@@ -304,11 +309,11 @@ async fn write_planned(
     let mut ctx = audience_sync::SyncContext::new(store, now, std::time::Duration::from_secs(3600));
     ctx.dry_run = true;
     ctx.out_dir = Some(dir.join("outbox"));
-    audience_sync::SyncRunner::new(destinations)
+    let report = audience_sync::SyncRunner::new(destinations)
         .run(&ctx, rules, None)
         .await
         .context("planning the sync requests")?;
-    Ok(())
+    Ok(report)
 }
 
 fn write_out(
