@@ -10,6 +10,11 @@ mod open;
 mod timeparse;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc: replay holds whole batches of decoded events; the system allocator spends a
+/// quarter of decode time on them (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -12,6 +12,11 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
+/// The `audience-stream` binary runs on mimalloc; so does this bench (BENCHMARKS.md also has
+/// figures with the system allocator).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NOW: i64 = 1_764_547_200_000;
 
 fn inputs() -> (Vec<RawRecord>, Rules) {
@@ -98,6 +103,24 @@ fn benches(c: &mut Criterion) {
             for (user, evs) in group(evs) {
                 black_box(apply(&UserState::new(user.as_str()), &evs, &rules, NOW));
             }
+        })
+    });
+    g.bench_function(BenchmarkId::new("decode_collect", n), |b| {
+        b.iter(|| {
+            let evs: Vec<DecodedEvent> = records
+                .iter()
+                .filter_map(|r| decode_record(r, &rules.decode).ok())
+                .collect();
+            black_box(evs.len())
+        })
+    });
+    g.bench_function(BenchmarkId::new("decode_group", n), |b| {
+        b.iter(|| {
+            let evs: Vec<DecodedEvent> = records
+                .iter()
+                .filter_map(|r| decode_record(r, &rules.decode).ok())
+                .collect();
+            black_box(group(evs).len())
         })
     });
     g.finish();
