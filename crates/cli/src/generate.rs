@@ -4,7 +4,7 @@
 //!
 //! Everything here is pure: the same [`GenOptions`] give the same output, byte for byte (all
 //! randomness comes from `StdRng::seed_from_u64`). The shapes follow the Pinpoint event-stream
-//! documentation and the real app event in seeds/002 (see fixtures/README.md for what is modelled
+//! documentation and the real Amplify app event in fixtures/seed-002-event.json (see fixtures/README.md for what is modelled
 //! and why). Users are drawn once from the seed, independent of the event count, so
 //! [`user_attribute_rows`] always matches the users of [`generate_events`].
 
@@ -287,7 +287,7 @@ pub fn to_kinesis_envelope(events: &[Value], shards: u32, first_seq: u128) -> Va
     json!({ "Records": records })
 }
 
-/// User-attribute export rows, one per user, like seeds/000's
+/// User-attribute export rows, one per user, like the LINE-audience article's
 /// `{"id":"456","pref":"兵庫県"}`: `id`, `pref`, `plan`, `endpointId`, and `lineUserId` when the
 /// user has linked LINE.
 pub fn user_attribute_rows(opts: &GenOptions) -> Vec<Value> {

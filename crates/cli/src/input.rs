@@ -1,5 +1,5 @@
 //! Reading replay input files and detecting their format: Lambda Kinesis events, JSON Lines
-//! of raw Pinpoint events, or JSON Lines of user-attribute rows (seed 000's export shape).
+//! of raw Pinpoint events, or JSON Lines of user-attribute rows (the export shape of the original LINE-audience article: `{"id": …, "pref": …}`).
 //!
 //! A file that cannot be read at all is an error naming the file. A bad record or line inside
 //! a readable file is not: it becomes a record that decoding sets aside, named by file and

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
 
-/// How to retry. Defaults follow seed 004's commercial connector: 7 retries, 15 s first
+/// How to retry. Defaults follow Treasure Data's LINE Messaging export connector: 7 retries, 15 s first
 /// wait, 3,600 s cap (each request also has its own timeout, set by the client).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -1,4 +1,4 @@
-//! Decoding: the seed 002 event, every failure kind, campaign and email shapes.
+//! Decoding: the real Pinpoint event of fixtures/seed-002-event.json, every failure kind, campaign and email shapes.
 
 use crate::util::*;
 use audience_core::decode::KeyField;

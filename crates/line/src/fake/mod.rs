@@ -4,7 +4,7 @@
 //! It listens on two 127.0.0.1 ports: `api_base()` (api.line.me: tokens, JSON uploads, get,
 //! list, rename, delete) and `data_base()` (api-data.line.me: by-file uploads only), so a
 //! client that sends a request to the wrong base gets a 404. It enforces what LINE enforces
-//! (see ../shared/reference/line-facts.md): bearer tokens (configured long-lived ones and
+//! (LINE Messaging API reference, https://developers.line.biz/en/reference/messaging-api/, and docs/line.md): bearer tokens (configured long-lived ones and
 //! ones it issued, until they expire; ≤ 30 live short-lived tokens), 400 on
 //! `X-Line-Retry-Key`, required name ≤ 120 characters, ≤ 10,000 IDs per JSON request and
 //! ≤ 1,500,000 per file, `text/plain` file parts (415 otherwise), well-formed user IDs

@@ -1,5 +1,5 @@
 //! Contract tests: every request kind of the client is validated by Stoplight Prism against
-//! LINE's official OpenAPI files (../shared/reference/line-openapi/). Prism runs in mock
+//! LINE's official OpenAPI files, vendored in vendor/line-openapi/. Prism runs in mock
 //! mode with `--errors`, so a request that violates the spec answers 422 (401 for missing
 //! auth) and the client sees an error. Prism is installed by scripts/ensure-prism.sh; if it
 //! cannot be installed or started, these tests fail and say so.
@@ -19,11 +19,11 @@ fn repo_root() -> PathBuf {
 
 fn spec(name: &str) -> PathBuf {
     let path = repo_root()
-        .join("../shared/reference/line-openapi")
+        .join("vendor/line-openapi")
         .join(name);
     assert!(
         path.is_file(),
-        "LINE OpenAPI file {} is missing: it is expected at <repo>/../shared/reference/line-openapi/{name}",
+        "LINE OpenAPI file {} is missing: it is vendored at <repo>/vendor/line-openapi/{name}",
         path.display()
     );
     path
