@@ -48,6 +48,7 @@ async fn segment_line_ids(store: &dyn StateStore, segment: &str) -> BTreeSet<Str
         .load_users(&members)
         .await
         .unwrap()
+        .states
         .values()
         .filter_map(|u| u.active_line_user_id().map(str::to_string))
         .collect()

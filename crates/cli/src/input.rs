@@ -1,14 +1,17 @@
 //! Reading replay input files and detecting their format: Lambda Kinesis events, JSON Lines
 //! of raw Pinpoint events, or JSON Lines of user-attribute rows (the export shape of the original LINE-audience article: `{"id": …, "pref": …}`).
 //!
-//! A file that cannot be read at all is an error naming the file. A bad record or line inside
-//! a readable file is not: it becomes a record that decoding sets aside, named by file and
-//! line (or shard and sequence number).
+//! Files are streamed (`RecordReader`): a replay of any size holds one line, or one Kinesis
+//! event file, at a time. A file that cannot be read at all is an error naming the file. A bad
+//! record or line inside a readable file is not: it becomes a record that decoding sets aside,
+//! named by file and line (or shard and sequence number).
 
 use anyhow::{bail, Context, Result};
 use audience_core::{Millis, Payload, RawRecord, RecordId};
 use serde_json::{json, Map, Value};
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 
 /// An input file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -22,14 +25,6 @@ pub enum Format {
     Attributes,
 }
 
-/// One input file's records.
-pub struct InputFile {
-    /// Detected or forced format.
-    pub format: Format,
-    /// Records in file order. Attribute rows are kept as JSON until `now` is known.
-    pub records: Vec<InputRecord>,
-}
-
 /// A record of an input file.
 pub enum InputRecord {
     /// A record ready to decode.
@@ -38,50 +33,180 @@ pub enum InputRecord {
     Row(RecordId, Result<Map<String, Value>, String>),
 }
 
-/// Reads a file, detecting its format unless `forced`.
-pub fn read_input(path: &Path, forced: Option<Format>) -> Result<InputFile> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read input file {}", path.display()))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let text = String::from_utf8_lossy(&bytes);
-    let format = match forced {
-        Some(f) => f,
-        None => detect(&text)
-            .with_context(|| format!("cannot tell the format of {}", path.display()))?,
-    };
-    let records = match format {
-        Format::Kinesis => kinesis_records(&text)
-            .with_context(|| format!("{} is not a Lambda Kinesis event", path.display()))?,
-        Format::Events => text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(n, l)| {
-                InputRecord::Raw(RawRecord {
-                    id: RecordId::new(format!("file:{name}"), (n + 1).to_string()),
-                    payload: Payload::Json(l.as_bytes().to_vec()),
-                    arrival_ms: None,
-                })
-            })
-            .collect(),
-        Format::Attributes => text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(n, l)| {
-                let id = RecordId::new(format!("file:{name}"), (n + 1).to_string());
-                let row = match serde_json::from_str::<Value>(l) {
-                    Ok(Value::Object(m)) => Ok(m),
-                    _ => Err(l.to_string()),
-                };
-                InputRecord::Row(id, row)
-            })
-            .collect(),
-    };
-    Ok(InputFile { format, records })
+/// Reads a whole file's records (for small inputs: benches, tests), detecting its format
+/// unless `forced`. Attribute rows are kept as JSON until `now` is known.
+pub fn read_input(path: &Path, forced: Option<Format>) -> Result<Vec<InputRecord>> {
+    RecordReader::new(vec![path.to_path_buf()], forced).collect()
+}
+
+/// One input file as read: its path, format and number of records.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileInfo {
+    /// The path given.
+    pub path: String,
+    /// Detected (or forced) format.
+    pub format: Format,
+    /// Records (lines) in it.
+    pub records: u64,
+}
+
+/// The file being read.
+enum Cursor {
+    /// JSON Lines (events or attribute rows), read a line at a time.
+    Lines {
+        name: String,
+        format: Format,
+        lines: std::io::Split<BufReader<File>>,
+        line_no: u64,
+    },
+    /// A Lambda Kinesis event (one JSON document), parsed whole.
+    Records(std::vec::IntoIter<InputRecord>),
+}
+
+/// Streams the records of several files in order, one file open at a time: memory stays
+/// bounded by one line (JSON Lines) or one Kinesis event file (≤ 6 MB as Lambda sends them).
+/// An unreadable file or undetectable format is an error naming the file; a bad line is a
+/// record that decoding sets aside.
+pub struct RecordReader {
+    pending: std::collections::VecDeque<PathBuf>,
+    forced: Option<Format>,
+    current: Option<Cursor>,
+    files: Vec<FileInfo>,
+}
+
+impl RecordReader {
+    /// A reader over `paths`, detecting each file's format unless `forced`.
+    pub fn new(paths: Vec<PathBuf>, forced: Option<Format>) -> RecordReader {
+        RecordReader {
+            pending: paths.into(),
+            forced,
+            current: None,
+            files: Vec::new(),
+        }
+    }
+
+    /// The files opened so far, with their record counts.
+    pub fn files(&self) -> &[FileInfo] {
+        &self.files
+    }
+
+    fn open(&mut self, path: &Path) -> Result<Cursor> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let format = match self.forced {
+            Some(f) => f,
+            None => detect_file(path)
+                .with_context(|| format!("cannot tell the format of {}", path.display()))?,
+        };
+        self.files.push(FileInfo {
+            path: path.display().to_string(),
+            format,
+            records: 0,
+        });
+        if format == Format::Kinesis {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read input file {}", path.display()))?;
+            let records = kinesis_records(&bytes)
+                .with_context(|| format!("{} is not a Lambda Kinesis event", path.display()))?;
+            return Ok(Cursor::Records(records.into_iter()));
+        }
+        let file = File::open(path)
+            .with_context(|| format!("cannot read input file {}", path.display()))?;
+        Ok(Cursor::Lines {
+            name,
+            format,
+            lines: BufReader::with_capacity(1 << 20, file).split(b'\n'),
+            line_no: 0,
+        })
+    }
+}
+
+impl Iterator for RecordReader {
+    type Item = Result<InputRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let record = match self.current.as_mut() {
+                None => {
+                    let path = self.pending.pop_front()?;
+                    match self.open(&path) {
+                        Ok(cursor) => self.current = Some(cursor),
+                        Err(e) => return Some(Err(e)),
+                    }
+                    continue;
+                }
+                Some(Cursor::Records(it)) => it.next(),
+                Some(Cursor::Lines {
+                    name,
+                    format,
+                    lines,
+                    line_no,
+                }) => loop {
+                    let Some(line) = lines.next() else {
+                        break None;
+                    };
+                    *line_no += 1;
+                    let mut line = match line {
+                        Ok(l) => l,
+                        Err(e) => {
+                            return Some(Err(anyhow::Error::new(e)
+                                .context(format!("cannot read {name} at line {line_no}"))))
+                        }
+                    };
+                    if line.last() == Some(&b'\r') {
+                        line.pop();
+                    }
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let id = RecordId::new(format!("file:{name}"), line_no.to_string());
+                    break Some(line_record(*format, id, line));
+                },
+            };
+            match record {
+                Some(r) => {
+                    if let Some(f) = self.files.last_mut() {
+                        f.records += 1;
+                    }
+                    return Some(Ok(r));
+                }
+                None => self.current = None,
+            }
+        }
+    }
+}
+
+/// A line as a record: raw bytes for events (the decoder names a line that is not UTF-8),
+/// a parsed row for attribute files.
+fn line_record(format: Format, id: RecordId, line: Vec<u8>) -> InputRecord {
+    match format {
+        Format::Attributes => {
+            let row = match serde_json::from_slice::<Value>(&line) {
+                Ok(Value::Object(m)) => Ok(m),
+                _ => Err(String::from_utf8_lossy(&line).into_owned()),
+            };
+            InputRecord::Row(id, row)
+        }
+        _ => InputRecord::Raw(RawRecord {
+            id,
+            payload: Payload::Json(line),
+            arrival_ms: None,
+        }),
+    }
+}
+
+/// Detects a file's format from its beginning.
+fn detect_file(path: &Path) -> Result<Format> {
+    let file =
+        File::open(path).with_context(|| format!("cannot read input file {}", path.display()))?;
+    let mut head = String::new();
+    BufReader::new(file)
+        .take(1 << 16)
+        .read_to_string(&mut head)
+        .or_else(|_| Ok::<usize, anyhow::Error>(0))?;
+    detect(&head)
 }
 
 fn detect(text: &str) -> Result<Format> {
@@ -89,12 +214,13 @@ fn detect(text: &str) -> Result<Format> {
     if trimmed.is_empty() {
         bail!("the file is empty");
     }
-    if trimmed.starts_with('{') {
-        if let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(trimmed) {
-            if obj.contains_key("Records") {
-                return Ok(Format::Kinesis);
-            }
-        }
+    let compact: String = trimmed
+        .chars()
+        .take(64)
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if compact.starts_with("{\"Records\"") {
+        return Ok(Format::Kinesis);
     }
     let first = trimmed.lines().next().unwrap_or("");
     match serde_json::from_str::<Value>(first) {
@@ -105,37 +231,56 @@ fn detect(text: &str) -> Result<Format> {
     }
 }
 
-fn kinesis_records(text: &str) -> Result<Vec<InputRecord>> {
-    let doc: Value = serde_json::from_str(text).context("not JSON")?;
-    let records = doc
-        .get("Records")
-        .and_then(Value::as_array)
-        .context("no `Records` array")?;
-    let mut out = Vec::with_capacity(records.len());
-    for (i, rec) in records.iter().enumerate() {
-        let kinesis = rec.get("kinesis");
-        let seq = kinesis
-            .and_then(|k| k.get("sequenceNumber"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("record-{i}"));
+/// The Lambda Kinesis event, as much as replay reads of it (`data` kept as a string).
+#[derive(serde::Deserialize)]
+struct Envelope {
+    #[serde(rename = "Records")]
+    records: Vec<EnvelopeRecord>,
+}
+
+#[derive(serde::Deserialize)]
+struct EnvelopeRecord {
+    #[serde(default)]
+    kinesis: Option<EnvelopeKinesis>,
+    #[serde(rename = "eventID", default)]
+    event_id: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvelopeKinesis {
+    #[serde(default)]
+    sequence_number: Option<String>,
+    #[serde(default)]
+    data: Option<String>,
+    #[serde(default)]
+    approximate_arrival_timestamp: Option<f64>,
+}
+
+fn kinesis_records(bytes: &[u8]) -> Result<Vec<InputRecord>> {
+    let doc: Envelope = serde_json::from_slice(bytes).context("no `Records` array of records")?;
+    let mut out = Vec::with_capacity(doc.records.len());
+    for (i, rec) in doc.records.into_iter().enumerate() {
+        let kinesis = rec.kinesis.unwrap_or(EnvelopeKinesis {
+            sequence_number: None,
+            data: None,
+            approximate_arrival_timestamp: None,
+        });
         let shard = rec
-            .get("eventID")
-            .and_then(Value::as_str)
+            .event_id
+            .as_deref()
             .and_then(|id| id.split_once(':').map(|(s, _)| s.to_string()))
             .unwrap_or_else(|| "shardId-unknown".to_string());
-        let data = kinesis
-            .and_then(|k| k.get("data"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let arrival = kinesis
-            .and_then(|k| k.get("approximateArrivalTimestamp"))
-            .and_then(Value::as_f64)
-            .map(|s| (s * 1000.0).round() as Millis);
+        let seq = kinesis
+            .sequence_number
+            .unwrap_or_else(|| format!("record-{i}"));
         out.push(InputRecord::Raw(RawRecord {
             id: RecordId::new(shard, seq),
-            payload: Payload::Base64(data.to_string()),
-            arrival_ms: arrival,
+            payload: Payload::Base64(kinesis.data.unwrap_or_default()),
+            arrival_ms: kinesis
+                .approximate_arrival_timestamp
+                .filter(|s| s.is_finite())
+                .map(|s| (s * 1000.0).round() as Millis),
         }));
     }
     Ok(out)

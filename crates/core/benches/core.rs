@@ -5,7 +5,7 @@
 //! would deliver them. Run: `cargo bench -p audience-core --bench core`.
 
 use audience_core::{
-    apply, decode_record, DecodedEvent, Payload, RawRecord, RecordId, Rules, UserState,
+    apply, decode_record, Clock, DecodedEvent, Payload, RawRecord, RecordId, Rules, UserState,
 };
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -18,6 +18,10 @@ use std::hint::black_box;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const NOW: i64 = 1_764_547_200_000;
+const CLOCK: Clock = Clock {
+    now: NOW,
+    wall: NOW,
+};
 
 fn inputs() -> (Vec<RawRecord>, Rules) {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/");
@@ -78,13 +82,13 @@ fn benches(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("decode", n), |b| {
         b.iter(|| {
             for r in &records {
-                black_box(decode_record(r, &rules.decode).ok());
+                black_box(decode_record(r, &rules.decode, CLOCK).ok());
             }
         })
     });
     let decoded: Vec<DecodedEvent> = records
         .iter()
-        .filter_map(|r| decode_record(r, &rules.decode).ok())
+        .filter_map(|r| decode_record(r, &rules.decode, CLOCK).ok())
         .collect();
     let grouped = group(decoded.clone());
     g.bench_function(BenchmarkId::new("apply", n), |b| {
@@ -98,7 +102,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let evs: Vec<DecodedEvent> = records
                 .iter()
-                .filter_map(|r| decode_record(r, &rules.decode).ok())
+                .filter_map(|r| decode_record(r, &rules.decode, CLOCK).ok())
                 .collect();
             for (user, evs) in group(evs) {
                 black_box(apply(&UserState::new(user.as_str()), &evs, &rules, NOW));
@@ -109,7 +113,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let evs: Vec<DecodedEvent> = records
                 .iter()
-                .filter_map(|r| decode_record(r, &rules.decode).ok())
+                .filter_map(|r| decode_record(r, &rules.decode, CLOCK).ok())
                 .collect();
             black_box(evs.len())
         })
@@ -118,7 +122,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let evs: Vec<DecodedEvent> = records
                 .iter()
-                .filter_map(|r| decode_record(r, &rules.decode).ok())
+                .filter_map(|r| decode_record(r, &rules.decode, CLOCK).ok())
                 .collect();
             black_box(group(evs).len())
         })
@@ -130,7 +134,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("decode", |b| {
         b.iter(|| {
             for r in &records {
-                black_box(decode_record(r, &rules.decode).ok());
+                black_box(decode_record(r, &rules.decode, CLOCK).ok());
             }
         })
     });

@@ -1,13 +1,13 @@
 //! The state transition: `apply(state, events, rules, now)` → new state and membership
 //! changes, each enter/exit reported exactly once.
 //!
-//! Everything here is commutative per batch (counts add, last-writer-wins by event time,
-//! watermarks take the maximum), so neither the order of records in a batch nor a repeated
-//! delivery changes the result.
+//! Everything here is commutative and idempotent (counts add once per event fingerprint,
+//! last-writer-wins by event time, first/last seen take the minimum/maximum), so neither the
+//! order of records nor a repeated delivery of an event changes the result.
 
-use crate::decode::{is_line_user_id, DecodedEvent};
+use crate::decode::DecodedEvent;
 use crate::eval::{evaluate_all, next_flip_at};
-use crate::event::PinpointEvent;
+use crate::event::{EventKind, PinpointEvent};
 use crate::record::RecordId;
 use crate::rules::Rules;
 use crate::state::{EndpointInfo, Stamped, UserState};
@@ -61,33 +61,63 @@ pub struct Applied {
     pub changes: Vec<MembershipChange>,
     /// Records applied now.
     pub applied: Vec<RecordId>,
-    /// Records skipped because they were applied before (or twice in this batch).
+    /// Records skipped because their event was counted before (same fingerprint, under any
+    /// record, shard or stream) or came twice in this batch.
     pub duplicates: Vec<RecordId>,
 }
 
 impl Applied {
-    /// Whether anything changed that must be saved.
+    /// Whether anything changed that must be saved. Re-applying events whose every effect is
+    /// already in the state (a redelivery) changes nothing and needs no write.
     pub fn is_dirty(&self, before: &UserState) -> bool {
-        !self.applied.is_empty()
-            || !self.changes.is_empty()
-            || self.state.next_flip_at != before.next_flip_at
+        !self.changes.is_empty() || self.state != *before
     }
 }
 
 /// Applies `events` (all for this user) to `state` and re-evaluates every segment at `now`.
+///
+/// Exactly once per event: an event that adds to an aggregate is counted only if its
+/// fingerprint is not among the fingerprints counted for its day; every other effect
+/// (first/last seen, attributes, endpoints, LINE ID) is a maximum, minimum or
+/// last-writer-wins, so applying it again changes nothing. No sequence-number watermark is
+/// needed, so the order records arrive in (several shards, ParallelizationFactor > 1, a
+/// backfill) does not matter.
 pub fn apply(state: &UserState, events: &[DecodedEvent], rules: &Rules, now: Millis) -> Applied {
     let mut next = state.clone();
-    let mut seen: HashSet<&RecordId> = HashSet::with_capacity(events.len());
+    let mut seen: HashSet<u64> = HashSet::with_capacity(events.len());
     let mut applied = Vec::with_capacity(events.len());
     let mut duplicates = Vec::new();
-    let cutoff_day = day_of(now) - (rules.max_window_days - 1);
+    let today = day_of(now);
     let mut newest: Option<&PinpointEvent> = None;
+    let mut matched = Vec::new();
     for ev in events {
-        if state.has_applied(&ev.record) || !seen.insert(&ev.record) {
+        if !seen.insert(ev.fingerprint) {
             duplicates.push(ev.record.clone());
             continue;
         }
-        fold_event(&mut next, &ev.event, rules, cutoff_day);
+        let day = day_of(ev.event.event_timestamp);
+        matched.clear();
+        matched.extend(rules.aggs.iter().filter_map(|spec| {
+            let in_window = day >= today.saturating_sub(spec.days.saturating_sub(1));
+            spec.matches(&ev.event)
+                .filter(|_| in_window)
+                .map(|value| (spec, value))
+        }));
+        if !matched.is_empty() {
+            if !next.mark_counted(day, ev.fingerprint) {
+                duplicates.push(ev.record.clone());
+                continue;
+            }
+            for (spec, value) in &matched {
+                next.aggs
+                    .entry(spec.id.clone())
+                    .or_default()
+                    .entry(day)
+                    .or_default()
+                    .add(*value);
+            }
+        }
+        fold_event(&mut next, ev, rules);
         if newest.is_none_or(|n| {
             (ev.event.event_timestamp, &ev.event.event_type) > (n.event_timestamp, &n.event_type)
         }) {
@@ -95,14 +125,11 @@ pub fn apply(state: &UserState, events: &[DecodedEvent], rules: &Rules, now: Mil
         }
         applied.push(ev.record.clone());
     }
-    for record in &applied {
-        next.mark_applied(record);
-    }
     let cause = match newest {
         Some(e) => Cause::Event(e.event_type.clone()),
         None => Cause::Time,
     };
-    let changes = settle(&mut next, rules, now, cause, cutoff_day);
+    let changes = settle(&mut next, rules, now, cause);
     Applied {
         state: next,
         changes,
@@ -119,23 +146,44 @@ pub fn reevaluate(
     cause: Cause,
 ) -> (UserState, Vec<MembershipChange>) {
     let mut next = state.clone();
-    let cutoff_day = day_of(now) - (rules.max_window_days - 1);
-    let changes = settle(&mut next, rules, now, cause, cutoff_day);
+    let changes = settle(&mut next, rules, now, cause);
     (next, changes)
 }
 
-/// Prunes expired buckets, evaluates every segment and records enters/exits.
+/// Drops what the rules no longer need: buckets outside their aggregate's window, fingerprints
+/// outside every window, first/last-seen times of event types no rule names, attributes no
+/// rule reads or keeps. This is what bounds a user's state however long it lives.
+fn prune(state: &mut UserState, rules: &Rules, now: Millis) {
+    let today = day_of(now);
+    state.aggs.retain(|id, days| {
+        let Some(spec) = rules.aggs.iter().find(|a| &a.id == id) else {
+            return false;
+        };
+        let cutoff = today.saturating_sub(spec.days.saturating_sub(1));
+        days.retain(|day, _| *day >= cutoff);
+        !days.is_empty()
+    });
+    let cutoff = today.saturating_sub(rules.max_window_days.saturating_sub(1));
+    state
+        .counted
+        .retain(|day, fps| *day >= cutoff && !fps.is_empty());
+    state
+        .last_seen
+        .retain(|k, _| k == "*" || rules.recency_types.contains(k));
+    state
+        .first_seen
+        .retain(|k, _| k == "*" || rules.recency_types.contains(k));
+    state.attrs.retain(|k, _| rules.keeps_attribute(k));
+}
+
+/// Prunes, evaluates every segment and records enters/exits.
 fn settle(
     state: &mut UserState,
     rules: &Rules,
     now: Millis,
     cause: Cause,
-    cutoff_day: i32,
 ) -> Vec<MembershipChange> {
-    state.aggs.retain(|id, days| {
-        days.retain(|day, _| *day >= cutoff_day);
-        !days.is_empty() && rules.aggs.iter().any(|a| &a.id == id)
-    });
+    prune(state, rules, now);
     let members = evaluate_all(state, rules, now);
     let mut changes = Vec::new();
     for (seg, is_member) in rules.segments.iter().zip(members) {
@@ -180,48 +228,42 @@ fn change(
     }
 }
 
-/// Folds one event into the state: recency, aggregates, attributes, LINE ID, endpoint.
-fn fold_event(state: &mut UserState, event: &PinpointEvent, rules: &Rules, cutoff_day: i32) {
+/// Folds one event's idempotent effects into the state: recency, attributes, LINE ID,
+/// endpoint. (Aggregates are counted by the caller, once per fingerprint.)
+fn fold_event(state: &mut UserState, ev: &DecodedEvent, rules: &Rules) {
+    let event = &ev.event;
     let t = event.event_timestamp;
-    let activity =
-        crate::event::EventKind::of(&event.event_type) != crate::event::EventKind::Import;
-    for key in ["*", event.event_type.as_str()]
-        .into_iter()
-        .filter(|_| activity)
-    {
-        let last = state.last_seen.entry(key.to_string()).or_insert(t);
-        *last = (*last).max(t);
-        let first = state.first_seen.entry(key.to_string()).or_insert(t);
-        *first = (*first).min(t);
-    }
-    let day = day_of(t);
-    if day >= cutoff_day {
-        for spec in &rules.aggs {
-            if let Some(value) = spec.matches(event) {
-                state
-                    .aggs
-                    .entry(spec.id.clone())
-                    .or_default()
-                    .entry(day)
-                    .or_default()
-                    .add(value);
+    if EventKind::of(&event.event_type) != EventKind::Import {
+        let types = ["*", event.event_type.as_str()];
+        for key in types
+            .into_iter()
+            .filter(|k| *k == "*" || rules.recency_types.contains(*k))
+        {
+            match state.last_seen.get_mut(key) {
+                Some(last) => *last = (*last).max(t),
+                None => {
+                    state.last_seen.insert(key.to_string(), t);
+                }
+            }
+            match state.first_seen.get_mut(key) {
+                Some(first) => *first = (*first).min(t),
+                None => {
+                    state.first_seen.insert(key.to_string(), t);
+                }
             }
         }
     }
-    match event.event_type.as_str() {
-        "line.follow" | "line.unfollow" => {
-            let blocked = event.event_type == "line.unfollow";
-            Stamped::write(&mut state.line_blocked, &blocked, t);
+    if ev.line_trusted {
+        match event.event_type.as_str() {
+            "line.follow" | "line.unfollow" => {
+                let blocked = event.event_type == "line.unfollow";
+                Stamped::write(&mut state.line_blocked, &blocked, t);
+            }
+            _ => {}
         }
-        _ => {}
     }
-    // LINE webhook events (line.follow / line.unfollow) name the LINE user in an attribute.
-    if let Some(line_id) = event
-        .attributes
-        .get("line_user_id")
-        .filter(|id| is_line_user_id(id))
-    {
-        Stamped::write(&mut state.line_user_id, line_id, t);
+    if let Some(line_id) = ev.line_user_id(&rules.decode) {
+        Stamped::write(&mut state.line_user_id, &line_id.to_string(), t);
     }
     let Some(endpoint) = &event.endpoint else {
         return;
@@ -231,21 +273,18 @@ fn fold_event(state: &mut UserState, event: &PinpointEvent, rules: &Rules, cutof
         key.clear();
         key.push_str("e:");
         key.push_str(name);
-        write_attr(state, &key, values, t);
+        if rules.keeps_attribute(&key) {
+            write_attr(state, &key, values, t);
+        }
     }
     if let Some(user) = &endpoint.user {
         for (name, values) in &user.user_attributes {
             key.clear();
             key.push_str("u:");
             key.push_str(name);
-            write_attr(state, &key, values, t);
-        }
-        let line = user
-            .user_attributes
-            .get(&rules.decode.line_user_id_attribute)
-            .and_then(|v| v.iter().find(|id| is_line_user_id(id)));
-        if let Some(line_id) = line {
-            Stamped::write(&mut state.line_user_id, line_id, t);
+            if rules.keeps_attribute(&key) {
+                write_attr(state, &key, values, t);
+            }
         }
     }
     if let Some(id) = endpoint.id.as_deref().filter(|id| !id.is_empty()) {
@@ -266,9 +305,9 @@ fn fold_event(state: &mut UserState, event: &PinpointEvent, rules: &Rules, cutof
             Stamped::write(&mut info.address, a, t);
         }
         info.t = info.t.max(t);
+        state.trim_endpoints();
     }
 }
-
 fn write_attr(state: &mut UserState, key: &str, values: &[String], t: Millis) {
     match state.attrs.get_mut(key) {
         // Most events repeat the current value: compare before cloning anything.

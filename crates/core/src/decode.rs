@@ -1,10 +1,20 @@
-//! Record decoding: Base64 → UTF-8 → JSON → [`PinpointEvent`] → user key.
+//! Record decoding: Base64 → UTF-8 → JSON → [`PinpointEvent`] → user key, then admission:
+//! bounded keys, values and times, trusted LINE identities, and the event's fingerprint.
 //!
 //! Decoding never panics and never fails a batch: each failure is a [`DecodeError`] naming the
-//! record and the cause, so the caller can set the record aside and go on.
+//! record and the cause, so the caller can set the record aside and go on. Valid JSON can still
+//! be absurd (a metric of 1e300, an event dated 2100, a 2 KB key, a forged LINE identity):
+//! such records are set aside here, before anything reaches state (see crate::limits).
 
-use crate::event::{Endpoint, PinpointEvent};
+use crate::event::{Endpoint, EventKind, PinpointEvent};
+use crate::hash::Fnv64;
+use crate::limits::{
+    key_problem, LINE_KEY_PREFIX as LINE_PREFIX, MAX_ATTRIBUTE_VALUES, MAX_METRIC_ABS,
+    MAX_VALUE_BYTES,
+};
 use crate::record::{Payload, RawRecord, RecordId};
+use crate::signature::{verify_line_event, RecordKey};
+use crate::time::{check_event_time, Clock, RuleDuration, TimeBounds};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -21,6 +31,22 @@ pub enum KeyField {
     ClientId,
 }
 
+/// Where a LINE user ID may be learned from. The operator declares them in the rules file
+/// (`settings.line_user_id_sources`); anything else that names a LINE ID is not believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineIdSource {
+    /// The endpoint's user attribute named by `line_user_id_attribute` (default `lineUserId`),
+    /// set by the app through Pinpoint's UpdateEndpoint or an attribute import.
+    UserAttribute,
+    /// `line.follow` / `line.unfollow` records written by the LINE webhook function, which
+    /// verified LINE's `x-line-signature` and signs each record it puts on the stream.
+    SignedWebhook,
+    /// Any event's `line_user_id` attribute. Unsafe: any app client can send one and attach
+    /// someone else's LINE account; only for streams written by trusted backends.
+    EventAttribute,
+}
+
 /// Decoding limits and choices.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodeOptions {
@@ -33,6 +59,13 @@ pub struct DecodeOptions {
     pub key_order: Vec<KeyField>,
     /// The user attribute holding the LINE user ID (default `lineUserId`).
     pub line_user_id_attribute: String,
+    /// Where LINE user IDs may come from (default: the user attribute and the signed webhook).
+    pub line_sources: Vec<LineIdSource>,
+    /// The key the webhook function signs its records with; without it no webhook record is
+    /// trusted (they are set aside as `untrusted_line_event`).
+    pub record_key: Option<RecordKey>,
+    /// How far event times may lie from arrival.
+    pub time_bounds: TimeBounds,
 }
 
 impl Default for DecodeOptions {
@@ -42,7 +75,20 @@ impl Default for DecodeOptions {
             max_depth: 64,
             key_order: vec![KeyField::UserId, KeyField::EndpointId, KeyField::ClientId],
             line_user_id_attribute: "lineUserId".to_string(),
+            line_sources: vec![LineIdSource::UserAttribute, LineIdSource::SignedWebhook],
+            record_key: None,
+            time_bounds: TimeBounds {
+                max_ahead: RuleDuration::days(1),
+                max_behind: RuleDuration::days(430),
+            },
         }
+    }
+}
+
+impl DecodeOptions {
+    /// Whether LINE IDs may be taken from this source.
+    pub fn trusts(&self, source: LineIdSource) -> bool {
+        self.line_sources.contains(&source)
     }
 }
 
@@ -85,12 +131,45 @@ pub struct DecodedEvent {
     pub event: PinpointEvent,
     /// Kinesis arrival time, epoch ms, when known.
     pub arrival_ms: Option<i64>,
+    /// The event's identity, the same however often and under whatever record it arrives
+    /// (see [`fingerprint`]): exactly-once counting keys on it.
+    pub fingerprint: u64,
+    /// A record of the LINE webhook function with a valid signature: its LINE fields
+    /// (`line_user_id`, follow/unfollow) may be believed.
+    pub line_trusted: bool,
 }
 
 impl DecodedEvent {
+    /// The LINE user ID this event may set, under the declared sources: a signed webhook
+    /// record's `line_user_id`, the endpoint's user attribute, or (opt-in) any event attribute.
+    pub fn line_user_id<'a>(&'a self, opts: &DecodeOptions) -> Option<&'a str> {
+        if self.line_trusted || opts.trusts(LineIdSource::EventAttribute) {
+            if let Some(id) = self
+                .event
+                .attributes
+                .get("line_user_id")
+                .filter(|id| is_line_user_id(id))
+            {
+                return Some(id);
+            }
+        }
+        if opts.trusts(LineIdSource::UserAttribute) {
+            return self
+                .event
+                .endpoint
+                .as_ref()
+                .and_then(|e| e.user.as_ref())
+                .and_then(|u| u.user_attributes.get(&opts.line_user_id_attribute))
+                .and_then(|v| v.iter().find(|l| is_line_user_id(l)))
+                .map(String::as_str);
+        }
+        None
+    }
+
     /// The identity links this event shows: endpoint ID → user, and `line:<LINE user ID>` →
-    /// user when the user attributes carry a valid LINE ID under `line_attr`.
-    pub fn links(&self, line_attr: &str) -> Vec<(String, String)> {
+    /// user when the user attributes carry a valid LINE ID and that source is trusted.
+    pub fn links(&self, opts: &DecodeOptions) -> Vec<(String, String)> {
+        let line_attr = opts.line_user_id_attribute.as_str();
         let Some(endpoint) = self.event.endpoint.as_ref() else {
             return Vec::new();
         };
@@ -112,6 +191,7 @@ impl DecodedEvent {
             .user_attributes
             .get(line_attr)
             .and_then(|v| v.iter().find(|l| is_line_user_id(l)))
+            .filter(|_| opts.trusts(LineIdSource::UserAttribute))
         {
             out.push((format!("{LINE_KEY_PREFIX}{line}"), user_id.to_string()));
         }
@@ -120,7 +200,7 @@ impl DecodedEvent {
 }
 
 /// Prefix of the identity key of a LINE user ID (webhook events are keyed `line:U…`).
-pub const LINE_KEY_PREFIX: &str = "line:";
+pub const LINE_KEY_PREFIX: &str = LINE_PREFIX;
 
 /// Why a record could not be decoded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -159,6 +239,40 @@ pub enum DecodeErrorKind {
     /// The JSON nests deeper than the limit.
     #[error("JSON nests deeper than {0} levels")]
     TooDeep(usize),
+    /// A user key, endpoint ID or client ID is longer than the store can key.
+    #[error("`{field}` is {bytes} bytes, over the {limit}-byte key limit")]
+    KeyTooLong {
+        /// The field.
+        field: String,
+        /// Its length in bytes.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The event time is implausibly far from the record's arrival or the wall clock.
+    #[error("{0}")]
+    TimeOutOfRange(String),
+    /// A number is absurd (a metric beyond ±1e15).
+    #[error("`{field}` = {value} is outside ±{limit:e}")]
+    ValueOutOfRange {
+        /// The field.
+        field: String,
+        /// The value as read.
+        value: String,
+        /// The bound.
+        limit: f64,
+    },
+    /// A value that would be stored is too large (an attribute value, an address).
+    #[error("`{field}` is too large: {detail}")]
+    ValueTooLarge {
+        /// The field.
+        field: String,
+        /// Size and limit.
+        detail: String,
+    },
+    /// A record claims a LINE identity without the webhook function's signature.
+    #[error("{0}")]
+    UntrustedLine(String),
 }
 
 impl DecodeErrorKind {
@@ -173,6 +287,11 @@ impl DecodeErrorKind {
             DecodeErrorKind::NoUserKey(_) => "no_user_key",
             DecodeErrorKind::TooLarge { .. } => "too_large",
             DecodeErrorKind::TooDeep(_) => "too_deep",
+            DecodeErrorKind::KeyTooLong { .. } => "key_too_long",
+            DecodeErrorKind::TimeOutOfRange(_) => "time_out_of_range",
+            DecodeErrorKind::ValueOutOfRange { .. } => "value_out_of_range",
+            DecodeErrorKind::ValueTooLarge { .. } => "value_too_large",
+            DecodeErrorKind::UntrustedLine(_) => "untrusted_line_event",
         }
     }
 }
@@ -194,8 +313,12 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// Decodes one raw record.
-pub fn decode_record(raw: &RawRecord, opts: &DecodeOptions) -> Result<DecodedEvent, DecodeError> {
+/// Decodes one raw record and admits it (keys, values, time, LINE trust) at `clock`.
+pub fn decode_record(
+    raw: &RawRecord,
+    opts: &DecodeOptions,
+    clock: Clock,
+) -> Result<DecodedEvent, DecodeError> {
     let fail = |kind| DecodeError {
         record: raw.id.clone(),
         kind,
@@ -231,12 +354,198 @@ pub fn decode_record(raw: &RawRecord, opts: &DecodeOptions) -> Result<DecodedEve
                 .join(", "),
         ))
     })?;
+    let line_trusted = admit(&event, &key, raw.arrival_ms, opts, clock).map_err(fail)?;
     Ok(DecodedEvent {
         record: raw.id.clone(),
+        fingerprint: fingerprint(&event),
         key,
         event,
         arrival_ms: raw.arrival_ms,
+        line_trusted,
     })
+}
+
+/// Admission of a decoded event: bounded keys, values and time, and whether its LINE fields
+/// come from the signed webhook (the returned flag). `line:` keys and `line.*` events are
+/// the webhook's alone.
+fn admit(
+    event: &PinpointEvent,
+    key: &UserKey,
+    arrival: Option<i64>,
+    opts: &DecodeOptions,
+    clock: Clock,
+) -> Result<bool, DecodeErrorKind> {
+    let endpoint = event.endpoint.as_ref();
+    let keys = [
+        ("user key", Some(key.id.as_str())),
+        ("endpoint.Id", endpoint.and_then(|e| e.id.as_deref())),
+        (
+            "endpoint.User.UserId",
+            endpoint
+                .and_then(|e| e.user.as_ref())
+                .and_then(|u| u.user_id.as_deref()),
+        ),
+        ("client.client_id", event.client.client_id.as_deref()),
+    ];
+    for (field, value) in keys {
+        if let Some(v) = value {
+            if key_problem(v).is_some() {
+                return Err(DecodeErrorKind::KeyTooLong {
+                    field: field.to_string(),
+                    bytes: v.len(),
+                    limit: crate::limits::MAX_KEY_BYTES,
+                });
+            }
+        }
+    }
+    for (name, v) in &event.metrics {
+        if !v.is_finite() || v.abs() > MAX_METRIC_ABS {
+            return Err(DecodeErrorKind::ValueOutOfRange {
+                field: format!("metrics.{name}"),
+                value: v.to_string(),
+                limit: MAX_METRIC_ABS,
+            });
+        }
+    }
+    if let Some(e) = endpoint {
+        check_stored_values(e)?;
+    }
+    // The event's own arrival time (Pinpoint's receipt) first: a backfill through Kinesis
+    // keeps it, while the Kinesis arrival is the backfill's.
+    check_event_time(
+        event.event_timestamp,
+        event.arrival_timestamp.or(arrival),
+        clock,
+        &opts.time_bounds,
+    )
+    .map_err(|e| DecodeErrorKind::TimeOutOfRange(e.why))?;
+    let signed = event.line_signature.as_deref().is_some_and(|sig| {
+        opts.record_key
+            .as_ref()
+            .is_some_and(|k| verify_line_event(k, event, sig))
+    });
+    let trusted = signed && opts.trusts(LineIdSource::SignedWebhook);
+    if !trusted {
+        if EventKind::of(&event.event_type) == EventKind::Line {
+            return Err(DecodeErrorKind::UntrustedLine(format!(
+                "`{}` is a LINE webhook event type, but the record {}",
+                event.event_type,
+                untrusted_why(event, opts, signed)
+            )));
+        }
+        for (field, value) in keys {
+            if value.is_some_and(|v| v.starts_with(LINE_PREFIX)) {
+                return Err(DecodeErrorKind::UntrustedLine(format!(
+                    "`{field}` uses the `{LINE_PREFIX}` namespace of the LINE webhook, but the record {}",
+                    untrusted_why(event, opts, signed)
+                )));
+            }
+        }
+    }
+    Ok(trusted)
+}
+
+fn untrusted_why(event: &PinpointEvent, opts: &DecodeOptions, signed: bool) -> &'static str {
+    if signed {
+        "comes from the signed webhook, which the rules do not list in line_user_id_sources"
+    } else if event.line_signature.is_none() {
+        "has no webhook signature"
+    } else if opts.record_key.is_none() {
+        "is signed and no record key is configured to check it"
+    } else {
+        "has a webhook signature that does not verify"
+    }
+}
+
+/// Endpoint values that may be stored: addresses, channel types and attribute lists.
+fn check_stored_values(e: &Endpoint) -> Result<(), DecodeErrorKind> {
+    let too_large =
+        |field: String, detail: String| DecodeErrorKind::ValueTooLarge { field, detail };
+    for (field, v) in [
+        ("endpoint.Address", &e.address),
+        ("endpoint.ChannelType", &e.channel_type),
+    ] {
+        if let Some(v) = v.as_deref().filter(|v| v.len() > MAX_VALUE_BYTES) {
+            return Err(too_large(
+                field.to_string(),
+                format!("{} bytes, over {MAX_VALUE_BYTES}", v.len()),
+            ));
+        }
+    }
+    let user_attrs = e.user.as_ref().map(|u| &u.user_attributes);
+    let maps = [
+        ("endpoint.Attributes", Some(&e.attributes)),
+        ("endpoint.User.UserAttributes", user_attrs),
+    ];
+    for (scope, map) in maps {
+        for (name, values) in map.into_iter().flatten() {
+            if name.len() > MAX_VALUE_BYTES {
+                return Err(too_large(
+                    format!("{scope} name"),
+                    format!("{} bytes, over {MAX_VALUE_BYTES}", name.len()),
+                ));
+            }
+            if values.len() > MAX_ATTRIBUTE_VALUES {
+                return Err(too_large(
+                    format!("{scope}.{name}"),
+                    format!("{} values, over {MAX_ATTRIBUTE_VALUES}", values.len()),
+                ));
+            }
+            if let Some(v) = values.iter().find(|v| v.len() > MAX_VALUE_BYTES) {
+                return Err(too_large(
+                    format!("{scope}.{name}"),
+                    format!("a value of {} bytes, over {MAX_VALUE_BYTES}", v.len()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An event's identity, independent of the record it came in (sequence number, shard, stream)
+/// and of the time it arrived: a producer's retry, a backfill through Kinesis and a
+/// dead-letter reprocessing all yield the same value.
+///
+/// LINE webhook events use LINE's `webhookEventId`. Pinpoint events carry no event ID, so the
+/// fingerprint is a hash of what identifies the event: type, device time (ms), client ID,
+/// session ID, endpoint ID, user ID, event attributes and metrics. Two events identical in
+/// all of these (same user, type, millisecond, session, attributes and metrics) are
+/// indistinguishable and counted once. Arrival time and the endpoint's profile (attributes,
+/// address) are left out: they may differ between two deliveries of one event.
+pub fn fingerprint(event: &PinpointEvent) -> u64 {
+    let mut h = Fnv64::new();
+    if let Some(id) = event
+        .attributes
+        .get("webhook_event_id")
+        .filter(|_| EventKind::of(&event.event_type) == EventKind::Line)
+    {
+        h.field(b"line-webhook");
+        h.field(id.as_bytes());
+        return h.finish();
+    }
+    h.field(event.event_type.as_bytes());
+    h.field(&event.event_timestamp.to_le_bytes());
+    fn opt(v: Option<&String>) -> &[u8] {
+        v.map_or(&b""[..], |s| s.as_bytes())
+    }
+    h.field(opt(event.client.client_id.as_ref()));
+    h.field(opt(event.session.session_id.as_ref()));
+    let endpoint = event.endpoint.as_ref();
+    h.field(opt(endpoint.and_then(|e| e.id.as_ref())));
+    h.field(opt(endpoint
+        .and_then(|e| e.user.as_ref())
+        .and_then(|u| u.user_id.as_ref())));
+    h.field(&(event.attributes.len() as u64).to_le_bytes());
+    for (k, v) in &event.attributes {
+        h.field(k.as_bytes());
+        h.field(v.as_bytes());
+    }
+    h.field(&(event.metrics.len() as u64).to_le_bytes());
+    for (k, v) in &event.metrics {
+        h.field(k.as_bytes());
+        h.field(&v.to_bits().to_le_bytes());
+    }
+    h.finish()
 }
 
 /// Decodes the JSON bytes of one event (size, UTF-8, depth, JSON, types, embedded endpoint).

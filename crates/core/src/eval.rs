@@ -56,7 +56,7 @@ fn eval(cond: &Cond, state: &UserState, rules: &Rules, now: Millis, members: &[b
             match seen {
                 None => *older && *include_never,
                 Some(t) => {
-                    let age = now - t;
+                    let age = now.saturating_sub(*t);
                     if *older {
                         age >= bound.millis()
                     } else {
@@ -91,14 +91,14 @@ fn window(
     let Some(spec) = rules.aggs.get(agg) else {
         return (0, 0.0, None);
     };
-    let first_day = day_of(now) - (days - 1);
+    let first_day = window_start(now, days);
     let mut count = 0u64;
     let mut sum = 0.0;
     let mut top: Option<f64> = None;
     if let Some(buckets) = state.aggs.get(&spec.id) {
         for (_, b) in buckets.range(first_day..) {
-            count += u64::from(b.0);
-            sum += b.1;
+            count = count.saturating_add(u64::from(b.0));
+            sum = crate::limits::add_saturating(sum, b.1);
             if b.0 > 0 {
                 top = Some(top.map_or(b.2, |t: f64| t.max(b.2)));
             }
@@ -158,10 +158,10 @@ fn flips(cond: &Cond, state: &UserState, rules: &Rules, now: Millis, best: &mut 
         Cond::Not(c) => flips(c, state, rules, now, best),
         Cond::Count { agg, days, .. } | Cond::Metric { agg, days, .. } => {
             if let Some(buckets) = rules.aggs.get(*agg).and_then(|s| state.aggs.get(&s.id)) {
-                let first_day = day_of(now) - (days - 1);
+                let first_day = window_start(now, *days);
                 // The oldest bucket still in the window is the first to leave it.
                 if let Some((day, _)) = buckets.range(first_day..).next() {
-                    offer(day_start(day + days));
+                    offer(day_start(day.saturating_add(*days)));
                 }
             }
         }
@@ -173,7 +173,7 @@ fn flips(cond: &Cond, state: &UserState, rules: &Rules, now: Millis, best: &mut 
         } => {
             let seen = seen_at(state, *first, event_type.as_deref());
             if let Some(t) = seen {
-                offer(t + bound.millis());
+                offer(t.saturating_add(bound.millis()));
             }
         }
         Cond::Attr(..) | Cond::InSegment(_) | Cond::LineLinked(_) => {}
@@ -334,7 +334,11 @@ fn explain_cond(
                     if *include_never { " (or never)" } else { "" }
                 ),
                 match seen {
-                    Some(t) => format!("at {} ({} ago)", format_rfc3339(*t), human_age(now - t)),
+                    Some(t) => format!(
+                        "at {} ({} ago)",
+                        format_rfc3339(*t),
+                        human_age(now.saturating_sub(*t))
+                    ),
                     None => "never".to_string(),
                 },
             )
@@ -391,7 +395,12 @@ fn bounds<T: std::fmt::Display>(min: &Option<T>, max: &Option<T>) -> String {
 }
 
 fn day_text(now: Millis, days: i32) -> String {
-    crate::time::format_day(day_of(now) - (days - 1))
+    crate::time::format_day(window_start(now, days))
+}
+
+/// The first UTC day of a `days`-day window ending on the day of `now` (saturating).
+fn window_start(now: Millis, days: i32) -> i32 {
+    day_of(now).saturating_sub(days.saturating_sub(1))
 }
 
 fn human_age(ms: Millis) -> String {

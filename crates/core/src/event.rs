@@ -45,6 +45,13 @@ pub struct PinpointEvent {
     /// The endpoint object of app events.
     #[serde(default)]
     pub endpoint: Option<Endpoint>,
+    /// The LINE webhook function's signature of a `line.*` record (see `signature`).
+    #[serde(
+        default,
+        rename = "audience_stream_signature",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub line_signature: Option<String>,
 }
 
 /// `application` of an event.

@@ -7,22 +7,29 @@
 //! so a decision made in a test is the decision made in production.
 
 pub mod apply;
+pub mod codec;
 pub mod decode;
 pub mod eval;
 pub mod event;
+pub mod hash;
+pub mod limits;
 pub mod plan;
 pub mod record;
 pub mod rules;
+pub mod signature;
 pub mod state;
 pub mod time;
 
 pub use apply::{apply, reevaluate, Applied, Cause, ChangeKind, MembershipChange};
+pub use codec::{decode_state, encode_state, CodecError};
 pub use decode::{
-    decode_record, DecodeError, DecodeErrorKind, DecodeOptions, DecodedEvent, KeyField, UserKey,
+    decode_record, DecodeError, DecodeErrorKind, DecodeOptions, DecodedEvent, KeyField,
+    LineIdSource, UserKey,
 };
 pub use eval::{evaluate_all, explain, next_flip_at, Explanation};
 pub use event::PinpointEvent;
 pub use record::{KinesisEnvelope, Payload, RawRecord, RecordId};
 pub use rules::{Rules, RulesError};
 pub use state::UserState;
+pub use time::Clock;
 pub use time::Millis;

@@ -141,30 +141,6 @@ impl KinesisEnvelope {
     }
 }
 
-/// Converts a record of `aws_lambda_events`' typed Kinesis event (already Base64-decoded by
-/// the runtime) into a [`RawRecord`].
-pub fn from_lambda_record(
-    record: &aws_lambda_events::event::kinesis::KinesisEventRecord,
-) -> RawRecord {
-    let seq = record.kinesis.sequence_number.clone();
-    let shard = record
-        .event_id
-        .as_deref()
-        .and_then(|id| id.split_once(':').map(|(shard, _)| shard.to_string()))
-        .unwrap_or_else(|| "shardId-unknown".to_string());
-    RawRecord {
-        id: RecordId::new(shard, seq),
-        payload: Payload::Json(record.kinesis.data.0.clone()),
-        arrival_ms: Some(
-            record
-                .kinesis
-                .approximate_arrival_timestamp
-                .0
-                .timestamp_millis(),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

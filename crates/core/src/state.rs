@@ -1,11 +1,14 @@
-//! Per-user state: what the evaluator needs to decide memberships, kept compact (~1 KB for a
-//! typical user) because every byte is billed on every write.
+//! Per-user state: what the evaluator needs to decide memberships, kept compact (well under
+//! 1 KB for a typical user, ≤ 4 KiB encoded for a heavy one) because every byte is billed on
+//! every write. Stores keep it in the binary form of `codec`.
 //!
-//! Short serde names keep the stored JSON small. Aggregates are day buckets, bounded by the
-//! longest window in the rules. Idempotency is a per-shard watermark (the highest sequence
-//! number applied for this user), exact however many events a user has.
+//! Bounded by design: aggregates are day buckets inside each aggregate's own window;
+//! first/last-seen times only for `*` and the event types the rules name; attributes only those
+//! the rules read or keep; the [`MAX_ENDPOINTS`] most recent endpoints. Exactly-once counting
+//! keeps the fingerprints of the events counted in aggregates, per day, pruned with the window:
+//! an event outside every window cannot be counted again, so its fingerprint can go.
 
-use crate::record::{compare_seq, RecordId};
+use crate::limits::{add_saturating, MAX_ENDPOINTS};
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -43,14 +46,15 @@ impl<T: PartialOrd + Clone> Stamped<T> {
 pub struct Bucket(pub u32, pub f64, pub f64);
 
 impl Bucket {
-    /// Adds one event with an optional metric value.
+    /// Adds one event with an optional (finite, bounded) metric value; the sum saturates.
     pub fn add(&mut self, value: Option<f64>) {
         self.0 = self.0.saturating_add(1);
         if let Some(v) = value {
+            let v = crate::limits::clamp_aggregate(v);
             if self.0 == 1 || v > self.2 {
                 self.2 = v;
             }
-            self.1 += v;
+            self.1 = add_saturating(self.1, v);
         }
     }
 
@@ -60,7 +64,12 @@ impl Bucket {
             self.2 = other.2;
         }
         self.0 = self.0.saturating_add(other.0);
-        self.1 += other.1;
+        self.1 = add_saturating(self.1, other.1);
+    }
+
+    /// Whether both numbers are finite (a stored bucket that is not was corrupted).
+    pub fn is_finite(&self) -> bool {
+        self.1.is_finite() && self.2.is_finite()
     }
 }
 
@@ -111,9 +120,9 @@ pub struct UserState {
     /// Current segment memberships: segment ID → entered at.
     #[serde(rename = "m", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub memberships: BTreeMap<String, Millis>,
-    /// Idempotency watermark: shard → highest sequence number applied for this user.
-    #[serde(rename = "w", default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub applied: BTreeMap<String, String>,
+    /// Fingerprints (sorted) of the events counted in aggregates, by UTC day of the event.
+    #[serde(rename = "c", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counted: BTreeMap<i32, Vec<u64>>,
     /// The earliest instant a time-based condition can change with no new event.
     #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
     pub next_flip_at: Option<Millis>,
@@ -128,23 +137,48 @@ impl UserState {
         }
     }
 
-    /// True when this record was already applied (at or below the shard's watermark).
-    pub fn has_applied(&self, record: &RecordId) -> bool {
-        self.applied
-            .get(&record.shard)
-            .is_some_and(|w| compare_seq(&record.seq, w) != Ordering::Greater)
+    /// True when an event with this fingerprint, of this day, was already counted.
+    pub fn has_counted(&self, day: i32, fingerprint: u64) -> bool {
+        self.counted
+            .get(&day)
+            .is_some_and(|fps| fps.binary_search(&fingerprint).is_ok())
     }
 
-    /// Raises the shard's watermark to this record.
-    pub fn mark_applied(&mut self, record: &RecordId) {
-        match self.applied.get_mut(&record.shard) {
-            Some(w) if compare_seq(&record.seq, w) == Ordering::Greater => *w = record.seq.clone(),
-            Some(_) => {}
-            None => {
-                self.applied
-                    .insert(record.shard.clone(), record.seq.clone());
+    /// Remembers that an event was counted (returns false when it already was).
+    pub fn mark_counted(&mut self, day: i32, fingerprint: u64) -> bool {
+        let fps = self.counted.entry(day).or_default();
+        match fps.binary_search(&fingerprint) {
+            Ok(_) => false,
+            Err(at) => {
+                fps.insert(at, fingerprint);
+                true
             }
         }
+    }
+
+    /// Keeps only the [`MAX_ENDPOINTS`] most recently seen endpoints (ties by ID), so the
+    /// result does not depend on the order endpoints were seen in.
+    pub fn trim_endpoints(&mut self) {
+        while self.endpoints.len() > MAX_ENDPOINTS {
+            let oldest = self
+                .endpoints
+                .iter()
+                .min_by(|a, b| a.1.t.cmp(&b.1.t).then_with(|| b.0.cmp(a.0)))
+                .map(|(id, _)| id.clone());
+            match oldest {
+                Some(id) => {
+                    self.endpoints.remove(&id);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Whether every stored number is finite (false only for corrupted state).
+    pub fn is_sane(&self) -> bool {
+        self.aggs
+            .values()
+            .all(|days| days.values().all(Bucket::is_finite))
     }
 
     /// The user's attribute values, by scope prefix and name.
@@ -208,8 +242,11 @@ impl UserState {
             let e = self.first_seen.entry(k.clone()).or_insert(*t);
             *e = (*e).min(*t);
         }
-        for (shard, seq) in &other.applied {
-            self.mark_applied(&RecordId::new(shard.clone(), seq.clone()));
+        for (day, fps) in &other.counted {
+            for fp in fps {
+                self.mark_counted(*day, *fp);
+            }
         }
+        self.trim_endpoints();
     }
 }

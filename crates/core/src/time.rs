@@ -19,9 +19,101 @@ pub fn day_of(ms: Millis) -> i32 {
         .clamp(i32::MIN as i64, i32::MAX as i64) as i32
 }
 
-/// The first millisecond of UTC day `day`.
+/// The first millisecond of UTC day `day` (cannot overflow: |i32| days fit in i64 ms).
 pub fn day_start(day: i32) -> Millis {
     day as Millis * DAY_MS
+}
+
+/// The instants a record is judged against: `now` is the evaluation time (the wall clock in
+/// the Lambda, the replay's `now` in a replay); `wall` is the real wall clock, the hard bound
+/// of "in the future" (a replay of old files evaluates in the past, but no event can be from
+/// after the moment it is read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// Evaluation time, epoch ms.
+    pub now: Millis,
+    /// Real wall-clock time, epoch ms.
+    pub wall: Millis,
+}
+
+impl Clock {
+    /// A clock where the evaluation time is the wall clock (the Lambda, the sweep).
+    pub fn at(now: Millis) -> Clock {
+        Clock { now, wall: now }
+    }
+}
+
+/// How far an event's own time may lie from the time it reached the system before the record
+/// is set aside as `time_out_of_range` (set aside, not clamped: a clamped time would count
+/// an event on a day it did not happen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeBounds {
+    /// How far ahead of its arrival (and of the wall clock) an event may be (device clocks
+    /// run fast); default 1 day.
+    pub max_ahead: RuleDuration,
+    /// How far behind its arrival an event may be (devices buffer events offline); default:
+    /// the longest window or recency bound of the rules plus 30 days.
+    pub max_behind: RuleDuration,
+}
+
+/// Why an event's time was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeOutOfRange {
+    /// The event time.
+    pub t: Millis,
+    /// What it was compared with, in words.
+    pub why: String,
+}
+
+/// The earliest event time accepted at all: 2000-01-01T00:00:00Z. No app analytics event is
+/// older; an older time is a device clock reset or a placeholder (0, `i64::MIN`).
+pub const EARLIEST_EVENT_MS: Millis = 946_684_800_000;
+
+/// Checks an event time `t` against the time the record arrived (`arrival`: the event's own
+/// `arrival_timestamp`, or Kinesis' approximate arrival; `clock.now` when unknown), against
+/// the wall clock and against [`EARLIEST_EVENT_MS`]. All arithmetic saturates, so `i64::MIN`
+/// or `i64::MAX` is simply out of range.
+pub fn check_event_time(
+    t: Millis,
+    arrival: Option<Millis>,
+    clock: Clock,
+    bounds: &TimeBounds,
+) -> Result<(), TimeOutOfRange> {
+    let received = arrival.unwrap_or(clock.now);
+    let ahead = bounds.max_ahead.millis();
+    let refuse = |why: String| Err(TimeOutOfRange { t, why });
+    if t < EARLIEST_EVENT_MS {
+        return refuse(format!(
+            "event time {} is before 2000-01-01, the earliest accepted",
+            format_rfc3339(t)
+        ));
+    }
+    if t > received.saturating_add(ahead) {
+        return refuse(format!(
+            "event time {} is more than {} after its arrival at {}",
+            format_rfc3339(t),
+            bounds.max_ahead,
+            format_rfc3339(received)
+        ));
+    }
+    if t > clock.wall.saturating_add(ahead) {
+        return refuse(format!(
+            "event time {} is more than {} after the wall clock ({})",
+            format_rfc3339(t),
+            bounds.max_ahead,
+            format_rfc3339(clock.wall)
+        ));
+    }
+    if t < received.saturating_sub(bounds.max_behind.millis()) {
+        return refuse(format!(
+            "event time {} is more than {} before its arrival at {}",
+            format_rfc3339(t),
+            bounds.max_behind,
+            format_rfc3339(received)
+        ));
+    }
+    Ok(())
 }
 
 /// A duration written in a rules file: `30d`, `12h`, `15m`, `45s`.
@@ -37,10 +129,10 @@ impl RuleDuration {
         millis: 400 * DAY_MS,
     };
 
-    /// A duration of whole days.
+    /// A duration of whole days (saturating; no rule reaches the bound).
     pub fn days(days: i64) -> Self {
         RuleDuration {
-            millis: days * DAY_MS,
+            millis: days.saturating_mul(DAY_MS),
         }
     }
 

@@ -127,8 +127,8 @@ async fn the_page_shows_no_user_ids_and_no_external_urls() {
         .unwrap();
     let html = render_page(&d, &PageOptions::default()).unwrap();
     let users = store.scan_users(None, 100_000).await.unwrap();
-    assert!(users.len() > 100);
-    for u in &users {
+    assert!(users.users.len() > 100);
+    for u in &users.users {
         assert!(!html.contains(&u.user), "user key {} on the page", u.user);
     }
     for member in store.list_members("hyogo", None, 1000).await.unwrap() {
@@ -220,7 +220,8 @@ async fn synthetic_store() -> (EmbeddedStore, Rules) {
                 changes,
                 outbox: vec![],
                 links: vec![],
-                absorbed: None,
+                absorbed: Vec::new(),
+                prior_next_flip_at: None,
                 batch_id: format!("synthetic-{u}"),
             })
             .await

@@ -1,22 +1,38 @@
 //! One batch through the pipeline: decode → resolve identities → group by user → load →
 //! apply → commit (with reload-and-retry on version conflicts) → batch statistics.
 //!
-//! A record that cannot be decoded is set aside and the batch goes on. A user whose commit
-//! fails for good marks only that user's records as failed, so a Lambda can report them in
-//! its partial batch response while every other user's changes stand.
+//! Nothing one record or one user does can stop the batch for the others:
+//! - a record that cannot be decoded or admitted is set aside (dead letter with its reason);
+//! - a user whose stored state cannot be read, or whose new state a store refuses (a limit),
+//!   is quarantined: its records are kept as dead letters with reason `user_quarantined`, a
+//!   quarantine entry names the user and the cause, and everyone else's changes stand;
+//! - a user whose commit fails for a store-wide reason (throttling, network) has its records
+//!   reported as failed, so the Lambda's partial batch response redelivers them;
+//! - past the deadline (the Lambda's remaining time), no new commit starts: the unfinished
+//!   users' records are reported as failed instead of letting the invocation time out.
+//!
+//! Only a store-wide failure of a read or of the batch's own bookkeeping fails the batch.
 
 use crate::identity::resolve;
+use crate::outbox::line_identity_entries;
+pub use crate::outbox::outbox_entries;
 use audience_core::rules::Rules;
 use audience_core::time::day_of;
 use audience_core::{
-    apply, decode_record, ChangeKind, DecodeError, DecodedEvent, MembershipChange, Millis,
+    apply, decode_record, ChangeKind, Clock, DecodeError, DecodedEvent, MembershipChange, Millis,
     RawRecord, RecordId, UserState,
 };
 use audience_store::{
-    AbsorbedIdentity, BatchRecord, DeadLetter, OutboxEntry, StateStore, StoreError, UserCommit,
+    AbsorbedIdentity, BatchRecord, DeadLetter, Quarantined, StateStore, StoreError, UserCommit,
+    UserLoad,
 };
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+/// Identities folded into one user in one commit at most; more links wait for a later batch
+/// of that user (the links are stored, so its next events still resolve to the user).
+pub const MAX_ABSORBED_PER_COMMIT: usize = 24;
 
 /// How a batch is processed.
 #[derive(Debug, Clone)]
@@ -27,6 +43,8 @@ pub struct BatchOptions {
     pub concurrency: usize,
     /// Keep set-aside records in the store's dead-letter items.
     pub store_dead_letters: bool,
+    /// Start no commit after this instant (the Lambda passes its deadline minus a margin).
+    pub deadline: Option<Instant>,
 }
 
 impl Default for BatchOptions {
@@ -35,7 +53,14 @@ impl Default for BatchOptions {
             max_attempts: 5,
             concurrency: 16,
             store_dead_letters: true,
+            deadline: None,
         }
+    }
+}
+
+impl BatchOptions {
+    fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 }
 
@@ -46,19 +71,25 @@ pub struct BatchOutcome {
     pub records: usize,
     /// Records decoded.
     pub decoded: usize,
-    /// Records already applied before (skipped).
+    /// Records whose event was already counted (same fingerprint) or came twice.
     pub duplicates: usize,
+    /// Records applied that changed nothing (a redelivery of an already applied event).
+    pub unchanged: usize,
     /// Records set aside (never retried), with their reasons.
     pub set_aside: Vec<DecodeError>,
+    /// Users quarantined in this batch (their records are dead letters).
+    pub quarantined: Vec<QuarantinedUser>,
     /// Records that must be retried (their user's commit failed), with the error.
     pub failed: Vec<(RecordId, String)>,
     /// Membership changes committed.
     pub changes: Vec<MembershipChange>,
     /// Users whose state was written.
     pub users_written: usize,
+    /// Records not attempted because the deadline passed (also in `failed`).
+    pub deferred: usize,
 }
 
-/// Decodes and processes one batch of raw records.
+/// Decodes and processes one batch of raw records at `now` (the wall clock).
 pub async fn process_batch(
     store: &dyn StateStore,
     rules: &Rules,
@@ -68,8 +99,9 @@ pub async fn process_batch(
 ) -> Result<BatchOutcome, StoreError> {
     let mut decoded = Vec::with_capacity(records.len());
     let mut set_aside = Vec::new();
+    let clock = Clock::at(now);
     for raw in records {
-        match decode_record(raw, &rules.decode) {
+        match decode_record(raw, &rules.decode, clock) {
             Ok(ev) => decoded.push(ev),
             Err(e) => set_aside.push(e),
         }
@@ -79,27 +111,51 @@ pub async fn process_batch(
         .map(|r| r.id.to_string())
         .unwrap_or_default();
     let raw_by_id: HashMap<&RecordId, &RawRecord> = records.iter().map(|r| (&r.id, r)).collect();
+    let payload = |id: &RecordId| raw_by_id.get(id).map(|r| payload_text(r));
     let mut outcome =
         process_decoded(store, rules, decoded, set_aside, &batch_id, now, opts).await?;
     outcome.records = records.len();
-    if opts.store_dead_letters && !outcome.set_aside.is_empty() {
-        let letters: Vec<DeadLetter> = outcome
-            .set_aside
-            .iter()
-            .map(|e| DeadLetter {
-                record: e.record.to_string(),
-                reason: e.kind.reason().to_string(),
-                message: e.kind.to_string(),
-                at: now,
-                data: raw_by_id
-                    .get(&e.record)
-                    .map(|r| payload_text(r))
-                    .unwrap_or_default(),
-            })
-            .collect();
-        store.put_dead_letters(&letters).await?;
+    if opts.store_dead_letters {
+        let letters = dead_letters(&outcome, now, &payload);
+        if !letters.is_empty() {
+            store.put_dead_letters(&letters).await?;
+        }
     }
     Ok(outcome)
+}
+
+/// Dead letters for the records set aside and the records of quarantined users.
+pub fn dead_letters(
+    outcome: &BatchOutcome,
+    now: Millis,
+    payload: &dyn Fn(&RecordId) -> Option<String>,
+) -> Vec<DeadLetter> {
+    let mut letters: Vec<DeadLetter> = outcome
+        .set_aside
+        .iter()
+        .map(|e| DeadLetter {
+            record: e.record.to_string(),
+            reason: e.kind.reason().to_string(),
+            message: e.kind.to_string(),
+            at: now,
+            data: payload(&e.record).unwrap_or_default(),
+        })
+        .collect();
+    for q in &outcome.quarantined {
+        for record in &q.record_ids {
+            letters.push(DeadLetter {
+                record: record.to_string(),
+                reason: "user_quarantined".to_string(),
+                message: format!(
+                    "user `{}` is quarantined: {}",
+                    q.entry.user, q.entry.message
+                ),
+                at: now,
+                data: payload(record).unwrap_or_default(),
+            });
+        }
+    }
+    letters
 }
 
 fn payload_text(raw: &RawRecord) -> String {
@@ -117,7 +173,14 @@ fn payload_text(raw: &RawRecord) -> String {
     text
 }
 
-/// Processes already-decoded events (the replay decodes up front to find its `now`).
+/// One user's work in a batch.
+struct UserWork {
+    user: String,
+    events: Vec<DecodedEvent>,
+    links: Vec<(String, String)>,
+}
+
+/// Processes already-decoded events (the replay decodes as it reads).
 /// `batch_id` names the batch (first record ID) for idempotent per-batch items.
 pub async fn process_decoded(
     store: &dyn StateStore,
@@ -128,12 +191,66 @@ pub async fn process_decoded(
     now: Millis,
     opts: &BatchOptions,
 ) -> Result<BatchOutcome, StoreError> {
-    let resolved = resolve(store, &events, &rules.decode.line_user_id_attribute).await?;
+    let decoded_count = events.len();
+    let mut outcome = BatchOutcome {
+        records: decoded_count + set_aside.len(),
+        decoded: decoded_count,
+        set_aside,
+        ..BatchOutcome::default()
+    };
+    let newest_arrival = events
+        .iter()
+        .filter_map(|e| e.arrival_ms.or(e.event.arrival_timestamp))
+        .max();
+    let work = group(store, rules, events).await?;
+    // One bulk load for the whole batch (BatchGetItem in DynamoDB), one bulk commit; only
+    // users that lost a race are reloaded and re-applied, one by one.
+    let mut keys: Vec<String> = work.iter().map(|w| w.user.clone()).collect();
+    keys.extend(
+        work.iter()
+            .flat_map(|w| w.links.iter().map(|(e, _)| e.clone())),
+    );
+    keys.sort();
+    keys.dedup();
+    let loaded = store.load_users(&keys).await?;
+    let retries = commit_all(
+        store,
+        rules,
+        work,
+        &loaded,
+        batch_id,
+        now,
+        opts,
+        &mut outcome,
+    )
+    .await;
+    retry_conflicts(store, rules, retries, batch_id, now, opts, &mut outcome).await;
+    if !outcome.quarantined.is_empty() {
+        let entries: Vec<Quarantined> = outcome
+            .quarantined
+            .iter()
+            .map(|q| q.entry.clone())
+            .collect();
+        store.quarantine(&entries).await?;
+    }
+    outcome
+        .changes
+        .sort_by(|a, b| (&a.segment, &a.user).cmp(&(&b.segment, &b.user)));
+    record(store, &outcome, batch_id, now, newest_arrival).await?;
+    Ok(outcome)
+}
+
+/// Resolves identities and groups the events by user (key order).
+async fn group(
+    store: &dyn StateStore,
+    rules: &Rules,
+    events: Vec<DecodedEvent>,
+) -> Result<Vec<UserWork>, StoreError> {
+    let resolved = resolve(store, &events, &rules.decode).await?;
     let mut groups: BTreeMap<String, Vec<DecodedEvent>> = BTreeMap::new();
     for (ev, user) in events.into_iter().zip(resolved.users) {
         groups.entry(user).or_default().push(ev);
     }
-    // Links per user, and which endpoint-keyed states they may fold in.
     let mut links_by_user: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for (endpoint, user) in &resolved.new_links {
         if endpoint != user {
@@ -143,46 +260,115 @@ pub async fn process_decoded(
                 .push((endpoint.clone(), user.clone()));
         }
     }
-    let decoded_count: usize = groups.values().map(Vec::len).sum();
-    let mut outcome = BatchOutcome {
-        records: decoded_count + set_aside.len(),
-        decoded: decoded_count,
-        set_aside,
-        ..BatchOutcome::default()
-    };
-    let newest_arrival = groups
-        .values()
-        .flatten()
-        .filter_map(|e| e.arrival_ms.or(e.event.arrival_timestamp))
-        .max();
+    Ok(groups
+        .into_iter()
+        .map(|(user, events)| UserWork {
+            links: links_by_user.remove(&user).unwrap_or_default(),
+            user,
+            events,
+        })
+        .collect())
+}
 
-    // One bulk load for the whole batch (BatchGetItem in DynamoDB), one bulk commit; only
-    // users that lost a race are reloaded and re-applied, one by one.
-    let mut keys: Vec<String> = groups.keys().cloned().collect();
-    keys.extend(
-        links_by_user
-            .values()
-            .flatten()
-            .map(|(endpoint, _)| endpoint.clone()),
-    );
-    keys.sort();
-    keys.dedup();
-    let loaded = store.load_users(&keys).await?;
-    let mut work = Vec::with_capacity(groups.len());
-    for (user, evs) in groups {
-        let links = links_by_user.remove(&user).unwrap_or_default();
-        let prepared = prepare(rules, &user, &evs, &links, &loaded, batch_id, now);
-        work.push((user, evs, links, prepared));
+/// A quarantined user and the records set aside with it.
+#[derive(Debug, Clone)]
+pub struct QuarantinedUser {
+    /// What the store keeps.
+    pub entry: Quarantined,
+    /// The user's records in this batch (kept as dead letters).
+    pub record_ids: Vec<RecordId>,
+}
+
+fn quarantine(
+    outcome: &mut BatchOutcome,
+    user: &str,
+    reason: &str,
+    message: String,
+    events: &[DecodedEvent],
+    now: Millis,
+) {
+    tracing::warn!(user_records = events.len(), reason, error = %message, "user quarantined; its records are kept as dead letters");
+    let record_ids: Vec<RecordId> = events.iter().map(|e| e.record.clone()).collect();
+    outcome.quarantined.push(QuarantinedUser {
+        entry: Quarantined {
+            user: user.to_string(),
+            reason: reason.to_string(),
+            message,
+            at: now,
+            records: record_ids
+                .iter()
+                .take(100)
+                .map(RecordId::to_string)
+                .collect(),
+        },
+        record_ids,
+    });
+}
+
+fn fail(outcome: &mut BatchOutcome, user: &str, evs: &[DecodedEvent], e: &str) {
+    tracing::warn!(user_records = evs.len(), error = %e, "user commit failed; records will be retried");
+    let message = format!("user `{user}`: {e}");
+    outcome
+        .failed
+        .extend(evs.iter().map(|ev| (ev.record.clone(), message.clone())));
+}
+
+/// Prepares every user from the bulk load and commits them together; returns the users that
+/// lost a race (to reload and retry).
+#[allow(clippy::too_many_arguments)]
+async fn commit_all(
+    store: &dyn StateStore,
+    rules: &Rules,
+    work: Vec<UserWork>,
+    loaded: &UserLoad,
+    batch_id: &str,
+    now: Millis,
+    opts: &BatchOptions,
+    outcome: &mut BatchOutcome,
+) -> Vec<UserWork> {
+    let mut ready = Vec::with_capacity(work.len());
+    for w in work {
+        if let Some(why) = loaded.unreadable.get(&w.user) {
+            let message = format!("stored state is unreadable: {why}");
+            quarantine(
+                outcome,
+                &w.user,
+                "unreadable_state",
+                message,
+                &w.events,
+                now,
+            );
+            continue;
+        }
+        // A linked identity that cannot be read is quarantined on its own and not folded.
+        for (endpoint, _) in &w.links {
+            if let Some(why) = loaded.unreadable.get(endpoint) {
+                let message = format!("stored state is unreadable: {why}");
+                quarantine(outcome, endpoint, "unreadable_state", message, &[], now);
+            }
+        }
+        let prepared = prepare(rules, &w, &loaded.states, batch_id, now);
+        ready.push((w, prepared));
     }
-    let commits: Vec<UserCommit> = work
-        .iter()
-        .filter_map(|(_, _, _, p)| p.commit.clone())
-        .collect();
+    if opts.past_deadline() {
+        for (w, _) in ready {
+            outcome.deferred += w.events.len();
+            fail(
+                outcome,
+                &w.user,
+                &w.events,
+                "deadline reached before its commit started",
+            );
+        }
+        return Vec::new();
+    }
+    let commits: Vec<UserCommit> = ready.iter().filter_map(|(_, p)| p.commit.clone()).collect();
     let mut results = store.commit_users(&commits).await.into_iter();
     let mut retries = Vec::new();
-    for (user, evs, links, prepared) in work {
+    for (w, prepared) in ready {
         let Some(commit) = prepared.commit else {
             outcome.duplicates += prepared.duplicates;
+            outcome.unchanged += w.events.len() - prepared.duplicates;
             continue;
         };
         let result = results.next().unwrap_or_else(|| {
@@ -196,35 +382,85 @@ pub async fn process_decoded(
                 outcome.users_written += 1;
                 outcome.changes.extend(commit.changes);
             }
-            Err(StoreError::VersionConflict { .. }) => retries.push((user, evs, links)),
-            Err(e) => fail(&mut outcome, &user, &evs, &e),
+            Err(StoreError::VersionConflict { .. }) => retries.push(w),
+            Err(e) if e.is_user_fault() => quarantine(
+                outcome,
+                &w.user,
+                "rejected_by_store",
+                e.to_string(),
+                &w.events,
+                now,
+            ),
+            Err(e) => fail(outcome, &w.user, &w.events, &e.to_string()),
         }
     }
-    let jobs = retries.into_iter().map(|(user, evs, links)| async move {
-        let result =
-            commit_with_retries(store, rules, &user, &evs, &links, batch_id, now, opts).await;
-        (user, evs, result)
+    retries
+}
+
+/// Reloads, re-applies and commits each user that lost a race, concurrently.
+async fn retry_conflicts(
+    store: &dyn StateStore,
+    rules: &Rules,
+    retries: Vec<UserWork>,
+    batch_id: &str,
+    now: Millis,
+    opts: &BatchOptions,
+    outcome: &mut BatchOutcome,
+) {
+    let jobs = retries.into_iter().map(|w| async move {
+        let result = commit_with_retries(store, rules, &w, batch_id, now, opts).await;
+        (w, result)
     });
     let results: Vec<_> = stream::iter(jobs)
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
-    for (user, evs, result) in results {
+    for (w, result) in results {
         match result {
             Ok(done) => {
                 outcome.duplicates += done.duplicates;
-                outcome.users_written += usize::from(done.written);
+                if done.written {
+                    outcome.users_written += 1;
+                } else {
+                    outcome.unchanged += w.events.len() - done.duplicates;
+                }
                 outcome.changes.extend(done.changes);
             }
-            Err(e) => fail(&mut outcome, &user, &evs, &e),
+            Err(RetryError::Quarantine(reason, message)) => {
+                quarantine(outcome, &w.user, reason, message, &w.events, now)
+            }
+            Err(RetryError::Deadline) => {
+                outcome.deferred += w.events.len();
+                fail(
+                    outcome,
+                    &w.user,
+                    &w.events,
+                    "deadline reached before its commit started",
+                );
+            }
+            Err(RetryError::Store(e)) => fail(outcome, &w.user, &w.events, &e.to_string()),
         }
     }
-    outcome
-        .changes
-        .sort_by(|a, b| (&a.segment, &a.user).cmp(&(&b.segment, &b.user)));
+}
+
+async fn record(
+    store: &dyn StateStore,
+    outcome: &BatchOutcome,
+    batch_id: &str,
+    now: Millis,
+    newest_arrival: Option<Millis>,
+) -> Result<(), StoreError> {
     let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
     for e in &outcome.set_aside {
         *reasons.entry(e.kind.reason().to_string()).or_default() += 1;
+    }
+    let quarantined: u64 = outcome
+        .quarantined
+        .iter()
+        .map(|q| q.record_ids.len() as u64)
+        .sum();
+    if quarantined > 0 {
+        reasons.insert("user_quarantined".to_string(), quarantined);
     }
     store
         .record_batch(&BatchRecord {
@@ -232,21 +468,12 @@ pub async fn process_decoded(
             day: day_of(now),
             records: outcome.records as u64,
             decoded: outcome.decoded as u64,
-            set_aside: outcome.set_aside.len() as u64,
+            set_aside: outcome.set_aside.len() as u64 + quarantined,
             duplicates: outcome.duplicates as u64,
             set_aside_reasons: reasons,
             newest_arrival_ms: newest_arrival,
         })
-        .await?;
-    Ok(outcome)
-}
-
-fn fail(outcome: &mut BatchOutcome, user: &str, evs: &[DecodedEvent], e: &StoreError) {
-    tracing::warn!(user_records = evs.len(), error = %e, "user commit failed; records will be retried");
-    let message = format!("user `{user}`: {e}");
-    outcome
-        .failed
-        .extend(evs.iter().map(|ev| (ev.record.clone(), message.clone())));
+        .await
 }
 
 struct UserDone {
@@ -257,39 +484,38 @@ struct UserDone {
 
 /// One user's commit, computed from loaded state (no I/O).
 struct Prepared {
-    /// `None` when nothing changed (every record was a duplicate).
+    /// `None` when nothing changed (every record was a duplicate or a no-op).
     commit: Option<UserCommit>,
     duplicates: usize,
 }
 
-/// Folds any endpoint-keyed identity the new links reveal, applies the events and builds the
-/// commit. `loaded` holds the user and the linked endpoints' states, as read.
+/// Folds the endpoint-keyed identities the new links reveal, applies the events and builds
+/// the commit. `loaded` holds the user and the linked endpoints' states, as read.
 fn prepare(
     rules: &Rules,
-    user: &str,
-    events: &[DecodedEvent],
-    links: &[(String, String)],
+    w: &UserWork,
     loaded: &HashMap<String, UserState>,
     batch_id: &str,
     now: Millis,
 ) -> Prepared {
     let fresh;
-    let base: &UserState = match loaded.get(user) {
+    let base: &UserState = match loaded.get(&w.user) {
         Some(state) => state,
         None => {
-            fresh = UserState::new(user);
+            fresh = UserState::new(&w.user);
             &fresh
         }
     };
     // Cloned only when an identity is folded in; `apply` makes the one copy it needs.
     let mut merged = std::borrow::Cow::Borrowed(base);
-    let mut absorbed = None;
+    let mut absorbed = Vec::new();
     let mut absorbed_exits = Vec::new();
-    // One absorbed identity per commit; a further one is folded by a later batch.
-    if let Some((endpoint, ep_state)) = links
+    let linked = w
+        .links
         .iter()
-        .find_map(|(e, _)| loaded.get(e).map(|s| (e, s)))
-    {
+        .filter_map(|(e, _)| loaded.get(e).map(|s| (e, s)))
+        .take(MAX_ABSORBED_PER_COMMIT);
+    for (endpoint, ep_state) in linked {
         merged.to_mut().absorb(ep_state);
         for segment in ep_state.memberships.keys() {
             absorbed_exits.push(MembershipChange {
@@ -300,14 +526,14 @@ fn prepare(
                 cause: audience_core::Cause::Event("identity.linked".into()),
             });
         }
-        absorbed = Some(AbsorbedIdentity {
+        absorbed.push(AbsorbedIdentity {
             key: endpoint.clone(),
             version: ep_state.version,
         });
     }
-    let applied = apply(&merged, events, rules, now);
+    let applied = apply(&merged, &w.events, rules, now);
     let duplicates = applied.duplicates.len();
-    let dirty = applied.is_dirty(base) || absorbed.is_some() || !links.is_empty();
+    let dirty = applied.is_dirty(base) || !absorbed.is_empty() || !w.links.is_empty();
     if !dirty {
         return Prepared {
             commit: None,
@@ -329,34 +555,48 @@ fn prepare(
             expected_version: base.version,
             changes,
             outbox,
-            links: links.to_vec(),
+            links: w.links.clone(),
             absorbed,
             batch_id: batch_id.to_string(),
+            prior_next_flip_at: base.next_flip_at,
         }),
         duplicates,
     }
 }
 
+/// Why a retried user was not committed.
+enum RetryError {
+    Quarantine(&'static str, String),
+    Deadline,
+    Store(StoreError),
+}
+
 /// Reloads one user (and the identities its links fold in), re-applies and commits, until it
 /// wins the race or the attempts run out (the first attempt was the bulk commit).
-#[allow(clippy::too_many_arguments)]
 async fn commit_with_retries(
     store: &dyn StateStore,
     rules: &Rules,
-    user: &str,
-    events: &[DecodedEvent],
-    links: &[(String, String)],
+    w: &UserWork,
     batch_id: &str,
     now: Millis,
     opts: &BatchOptions,
-) -> Result<UserDone, StoreError> {
-    let mut keys = vec![user.to_string()];
-    keys.extend(links.iter().map(|(endpoint, _)| endpoint.clone()));
+) -> Result<UserDone, RetryError> {
+    let mut keys = vec![w.user.clone()];
+    keys.extend(w.links.iter().map(|(endpoint, _)| endpoint.clone()));
     let mut attempt = 1;
     loop {
         attempt += 1;
-        let loaded = store.load_users(&keys).await?;
-        let prepared = prepare(rules, user, events, links, &loaded, batch_id, now);
+        if opts.past_deadline() {
+            return Err(RetryError::Deadline);
+        }
+        let loaded = store.load_users(&keys).await.map_err(RetryError::Store)?;
+        if let Some(why) = loaded.unreadable.get(&w.user) {
+            return Err(RetryError::Quarantine(
+                "unreadable_state",
+                format!("stored state is unreadable: {why}"),
+            ));
+        }
+        let prepared = prepare(rules, w, &loaded.states, batch_id, now);
         let Some(commit) = prepared.commit else {
             return Ok(UserDone {
                 duplicates: prepared.duplicates,
@@ -375,79 +615,10 @@ async fn commit_with_retries(
             Err(StoreError::VersionConflict { .. }) if attempt < opts.max_attempts => {
                 tracing::debug!(attempt, "version conflict; reloading and re-applying");
             }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// LINE outbox entries for members whose LINE reachability changed without a membership
-/// change: a LINE ID learned (or changed) after the user entered is added; a user who blocked
-/// the account is queued as an exit (handled by the next rotation).
-fn line_identity_entries(
-    rules: &Rules,
-    before: &UserState,
-    after: &UserState,
-    changes: &[MembershipChange],
-    change_id: &str,
-    now: Millis,
-) -> Vec<OutboxEntry> {
-    let (was, is) = (before.active_line_user_id(), after.active_line_user_id());
-    if was == is {
-        return Vec::new();
-    }
-    let op = if is.is_some() {
-        ChangeKind::Entered
-    } else {
-        ChangeKind::Exited
-    };
-    after
-        .memberships
-        .keys()
-        .filter(|seg| !changes.iter().any(|c| &c.segment == *seg))
-        .filter(|seg| {
-            rules
-                .segment(seg)
-                .is_some_and(|s| s.def.destinations.line.is_some())
-        })
-        .map(|seg| OutboxEntry {
-            destination: "line".to_string(),
-            segment: seg.clone(),
-            user: after.user.clone(),
-            op,
-            at: now,
-            change_id: change_id.to_string(),
-        })
-        .collect()
-}
-
-/// Outbox entries for membership changes: one per change and destination of its segment.
-pub fn outbox_entries(
-    rules: &Rules,
-    changes: &[MembershipChange],
-    change_id: &str,
-) -> Vec<OutboxEntry> {
-    let mut out = Vec::new();
-    for c in changes {
-        let Some(seg) = rules.segment(&c.segment) else {
-            continue;
-        };
-        let d = &seg.def.destinations;
-        let kinds = [
-            ("line", d.line.is_some()),
-            ("pinpoint", d.pinpoint.is_some()),
-        ];
-        for (destination, enabled) in kinds {
-            if enabled {
-                out.push(OutboxEntry {
-                    destination: destination.to_string(),
-                    segment: c.segment.clone(),
-                    user: c.user.clone(),
-                    op: c.kind,
-                    at: c.at,
-                    change_id: change_id.to_string(),
-                });
+            Err(e) if e.is_user_fault() => {
+                return Err(RetryError::Quarantine("rejected_by_store", e.to_string()))
             }
+            Err(e) => return Err(RetryError::Store(e)),
         }
     }
-    out
 }

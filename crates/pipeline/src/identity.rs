@@ -1,7 +1,7 @@
 //! Identity resolution: which user an endpoint-keyed event (email, SMS) belongs to, from
 //! links learned in this batch and links the store already holds.
 
-use audience_core::DecodedEvent;
+use audience_core::{DecodeOptions, DecodedEvent};
 use audience_store::{StateStore, StoreResult};
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,13 +17,13 @@ pub struct Resolved {
 pub async fn resolve(
     store: &dyn StateStore,
     events: &[DecodedEvent],
-    line_attr: &str,
+    opts: &DecodeOptions,
 ) -> StoreResult<Resolved> {
     let mut batch_links: BTreeMap<String, String> = BTreeMap::new();
     // The newest event that names both an endpoint and a user decides the link.
     let mut link_time: HashMap<String, i64> = HashMap::new();
     for ev in events {
-        for (endpoint, user) in ev.links(line_attr) {
+        for (endpoint, user) in ev.links(opts) {
             let t = ev.event.event_timestamp;
             if link_time.get(&endpoint).is_none_or(|old| t >= *old) {
                 link_time.insert(endpoint.clone(), t);

@@ -1,5 +1,5 @@
 //! The single-table key layout: partition/sort key builders, order-preserving encodings of
-//! days and instants, the stable user hash that buckets hot keys, and attribute names.
+//! days and instants, the stable hash that spreads hot keys, and attribute names.
 //!
 //! Everything that decides where an item lives is here, so `docs/dynamodb.md` and the code
 //! can be checked against one file.
@@ -11,20 +11,18 @@ use std::collections::HashMap;
 pub const PK: &str = "PK";
 /// Table sort key attribute.
 pub const SK: &str = "SK";
-/// The overloaded global secondary index: due users and pending sync work by time.
-pub const GSI1: &str = "GSI1";
-/// GSI1 partition key attribute.
-pub const G1PK: &str = "G1PK";
-/// GSI1 sort key attribute.
-pub const G1SK: &str = "G1SK";
-/// Non-key attributes projected into GSI1 (only outbox items carry them).
-pub const GSI1_PROJECTED: [&str; 6] = [A_DST, A_SEG, A_USR, A_OP, A_AT, A_CID];
 /// TTL attribute (epoch seconds), enabled on the table.
 pub const A_TTL: &str = "ttl";
 
-/// Version number of a user item.
+/// Version number of a user item (or of the user change a membership item records).
 pub const A_VERSION: &str = "v";
-/// JSON text of a user state, ledger row, batch record or destination state.
+/// A user's state, binary (`audience_core::codec`).
+pub const A_STATE: &str = "b";
+/// A user's pending fan-out, binary (`pending`): present from the commit until its
+/// membership, counter, outbox and link writes are done.
+pub const A_PENDING: &str = "p";
+/// JSON text of a ledger row, batch record, destination state or quarantine entry (and of
+/// user states written before the binary form).
 pub const A_JSON: &str = "j";
 /// Destination kind.
 pub const A_DST: &str = "dst";
@@ -32,18 +30,23 @@ pub const A_DST: &str = "dst";
 pub const A_SEG: &str = "seg";
 /// User key.
 pub const A_USR: &str = "usr";
-/// Outbox operation (`add` / `remove`).
-pub const A_OP: &str = "op";
 /// An instant (epoch milliseconds).
 pub const A_AT: &str = "at";
-/// Outbox change ID.
-pub const A_CID: &str = "cid";
-/// Counter delta: enters.
+/// Membership tombstone flag: the user exited (kept so a late, older write cannot
+/// re-enter it; expires by TTL).
+pub const A_EXITED_FLAG: &str = "x";
+/// Counter items: binary set of the IDs of enter changes.
 pub const A_ENTERED: &str = "en";
-/// Counter delta: exits.
+/// Counter items: binary set of the IDs of exit changes.
 pub const A_EXITED: &str = "ex";
-/// User-count delta.
-pub const A_COUNT: &str = "n";
+/// User-count items: binary set of users created.
+pub const A_ADDED: &str = "a";
+/// User-count items: binary set of identities absorbed (deleted).
+pub const A_REMOVED: &str = "r";
+/// Outbox items: string set of entries `<op>|<version>|<at>|<user>`.
+pub const A_ENTRIES: &str = "e";
+/// Due items: string set of `<instant>|<user>`.
+pub const A_DUE: &str = "d";
 /// Dead letter: reason code.
 pub const A_REASON: &str = "reason";
 /// Dead letter: message.
@@ -55,16 +58,18 @@ pub const A_DATA: &str = "data";
 pub const USER_SK: &str = "S";
 /// Sort key of a link item.
 pub const LINK_SK: &str = "L";
-/// Partition key of the segment / outbox registry.
+/// Partition key of the registry (segments, outbox queues, due days).
 pub const REGISTRY_PK: &str = "REG";
 /// Partition key of the sync ledger.
 pub const LEDGER_PK: &str = "LEDGER";
-/// Partition key of the user-count delta items.
+/// Partition key of the user-count items.
 pub const USER_COUNT_PK: &str = "UC";
-/// Buckets of the due-for-re-evaluation index (and of per-batch delta items).
-pub const BUCKETS: u64 = 16;
+/// Partition key of quarantined users (sort key = user).
+pub const QUARANTINE_PK: &str = "Q";
+/// Partitions per day of the due index (a batch writes to one, chosen by its fan-out ID).
+pub const DUE_SHARDS: u64 = 4;
 
-/// `U#<user>`: a user's state and its outbox entries.
+/// `U#<user>`: a user's state.
 pub fn user_pk(user: &str) -> String {
     format!("U#{user}")
 }
@@ -74,8 +79,9 @@ pub fn user_of_pk(pk: &str) -> Option<&str> {
     pk.strip_prefix("U#")
 }
 
-/// `O#<destination>#<segment>`: an outbox entry's sort key (under the user) and its GSI1
-/// partition (pending work of one destination and segment, by time).
+/// `O#<destination>#<segment>`: pending sync work of one destination and segment, one item
+/// per fan-out (sort key = fan-out ID and chunk, so oldest first). Also the registry key of
+/// the queue.
 pub fn outbox_key(destination: &str, segment: &str) -> String {
     format!("O#{destination}#{segment}")
 }
@@ -85,19 +91,35 @@ pub fn member_pk(segment: &str) -> String {
     format!("M#{segment}")
 }
 
-/// `C#<segment>`: the segment's counter delta items.
+/// `C#<segment>`: the segment's counter items.
 pub fn counter_pk(segment: &str) -> String {
     format!("C#{segment}")
 }
 
-/// Sort key of a counter delta: `<day>#<batch_id>#<bucket>`.
-pub fn counter_sk(day: i32, batch_id: &str, bucket: u64) -> String {
-    format!("{}#{batch_id}#{bucket:02}", day_code(day))
+/// Sort key of a counter item: `<day>#<fan-out ID>#<chunk>`.
+pub fn counter_sk(day: i32, fanout: &str, chunk: usize) -> String {
+    format!("{}#{fanout}#{chunk:03}", day_code(day))
 }
 
-/// Sort key of a user-count delta: `<batch_id>#<bucket>`.
-pub fn user_count_sk(batch_id: &str, bucket: u64) -> String {
-    format!("{batch_id}#{bucket:02}")
+/// Sort key of a per-fan-out item (outbox, user count): `<fan-out ID>#<chunk>`.
+pub fn fanout_sk(fanout: &str, chunk: usize) -> String {
+    format!("{fanout}#{chunk:03}")
+}
+
+/// `DUE#<day>#<shard>`: due-index items of one UTC day.
+pub fn due_pk(day: i32, shard: u64) -> String {
+    format!("DUE#{}#{shard}", day_code(day))
+}
+
+/// An element of a due item: `<instant>|<user>`.
+pub fn due_element(at: i64, user: &str) -> String {
+    format!("{}|{user}", instant_code(at))
+}
+
+/// The instant and user back from a due element.
+pub fn parse_due_element(element: &str) -> Option<(i64, &str)> {
+    let (code, user) = element.split_once('|')?;
+    Some((instant_from_code(code)?, user))
 }
 
 /// `L#<endpoint>`: the user an endpoint belongs to.
@@ -108,6 +130,11 @@ pub fn link_pk(endpoint: &str) -> String {
 /// Registry sort key of a segment: `S#<segment>`.
 pub fn registry_segment_sk(segment: &str) -> String {
     format!("S#{segment}")
+}
+
+/// Registry sort key of a due day: `D#<day>`.
+pub fn registry_due_sk(day: i32) -> String {
+    format!("D#{}", day_code(day))
 }
 
 /// `D#<destination>`: destination state items (sort key = segment).
@@ -123,16 +150,6 @@ pub fn batch_pk(day: i32) -> String {
 /// `DL#<day>`: dead letters of a day (sort key = record).
 pub fn dead_letter_pk(day: i32) -> String {
     format!("DL#{}", day_code(day))
-}
-
-/// `DUE#<bucket>`: GSI1 partition of the due index.
-pub fn due_pk(bucket: u64) -> String {
-    format!("DUE#{bucket:02}")
-}
-
-/// GSI1 sort key of a due user or an outbox entry: `<instant>#<user>`.
-pub fn time_user_sk(at: i64, user: &str) -> String {
-    format!("{}#{user}", instant_code(at))
 }
 
 /// A UTC day number as 10 digits that sort like the numbers (negative days included).
@@ -151,16 +168,15 @@ pub fn instant_code(ms: i64) -> String {
     format!("{:020}", (ms as u64) ^ (1u64 << 63))
 }
 
-/// A stable 64-bit FNV-1a hash (not std's hasher, whose output may change between releases).
-pub fn stable_hash(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+/// The instant back from [`instant_code`].
+pub fn instant_from_code(code: &str) -> Option<i64> {
+    let n: u64 = code.get(..20)?.parse().ok()?;
+    Some((n ^ (1u64 << 63)) as i64)
 }
 
-/// The bucket (0..[`BUCKETS`]) of a user key.
-pub fn bucket_of(user: &str) -> u64 {
-    stable_hash(user) % BUCKETS
+/// A stable 64-bit hash (the project's one, `audience_core::hash`).
+pub fn stable_hash(text: &str) -> u64 {
+    audience_core::hash::fnv1a64(text.as_bytes())
 }
 
 /// A string attribute.
@@ -186,14 +202,6 @@ pub fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Optio
     }
 }
 
-/// A number attribute of an item, as i64 (integers only).
-pub fn get_i64(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
-    match item.get(name) {
-        Some(AttributeValue::N(v)) => v.parse().ok(),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,17 +223,18 @@ mod tests {
     }
 
     #[test]
-    fn time_keys_of_one_instant_sort_before_the_next_instant() {
-        assert!(time_user_sk(5, "\u{10FFFF}zzz") < instant_code(6));
-        assert!(time_user_sk(5, "") > instant_code(5));
+    fn due_elements_round_trip_and_sort_by_time() {
+        for t in [i64::MIN, -1, 0, 1_764_547_200_000, i64::MAX] {
+            let e = due_element(t, "user|with|bars");
+            assert_eq!(parse_due_element(&e), Some((t, "user|with|bars")));
+            assert_eq!(instant_from_code(&instant_code(t)), Some(t));
+        }
+        assert!(due_element(5, "\u{10FFFF}zzz") < due_element(6, ""));
     }
 
     #[test]
-    fn hash_is_stable_and_spreads() {
+    fn hash_is_the_projects_one() {
         assert_eq!(stable_hash(""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(stable_hash("a"), 0xaf63_dc4c_8601_ec8c);
-        let used: std::collections::HashSet<u64> =
-            (0..200).map(|i| bucket_of(&format!("user-{i}"))).collect();
-        assert_eq!(used.len() as u64, BUCKETS, "200 users use every bucket");
     }
 }

@@ -1,28 +1,35 @@
 //! The DynamoDB state store: [`DynamoStore`] implements [`audience_store::StateStore`] on one
-//! table (string `PK`/`SK`, one overloaded GSI), plus [`local::DynamoDbLocal`], which starts
-//! Amazon's DynamoDB Local for tests.
+//! table (string `PK`/`SK`, no index), plus [`local::DynamoDbLocal`], which starts Amazon's
+//! DynamoDB Local for tests.
 //!
 //! Design decisions (the full item layout, costs and dashboard queries are in
 //! `docs/dynamodb.md`):
 //!
-//! - **One write per touched user per batch.** A commit is one `TransactWriteItems` holding the
-//!   user item (conditional on its version), membership puts/deletes, outbox puts, link puts,
-//!   the absorbed identity's conditional delete and the counter deltas. A commit that changes
-//!   nothing but the user item is a single conditional `PutItem`, which bills half as much.
-//! - **No hot items in transactions.** Segment counters and daily history are per-batch delta
-//!   items (`C#<segment>` / `<day>#<batch_id>#<user bucket>`) updated with `ADD` inside the
-//!   user's transaction, so the delta commits exactly once with the user; readers sum them.
-//!   The due-for-re-evaluation index is spread over 16 GSI partitions by user hash.
-//! - **No scans but `scan_users`.** A small registry partition lists the segments and outbox
-//!   queues that exist, written once per store instance per name, not once per commit.
+//! - **One conditional PutItem per changed user per batch, no transaction.** The user item
+//!   holds a compact binary state (memberships included) and, when the commit has consequences
+//!   (membership, counter, outbox, link writes), a *pending fan-out* record written by the same
+//!   put. The consequences are then written with idempotent operations keyed by the batch's
+//!   fan-out ID, and the record removed; a crash in between is completed by the next reader of
+//!   the user (`pending`, `fanout`). Transactions bill twice and cap at 100 actions; this has
+//!   neither cost nor ceiling. Only folding identities (rare) uses a small transaction.
+//! - **Per-batch items, never hot ones.** Counters, user counts, outbox entries and the due
+//!   index are sets on items keyed by the batch's fan-out ID: one `ADD` per batch and key,
+//!   idempotent, no item shared by concurrent writers; readers sum set sizes.
+//! - **No scans but `scan_users`.** A small registry partition lists the segments, outbox
+//!   queues and due days that exist, written once per store instance per name.
 
 pub mod local;
 pub mod metrics;
 
 mod commit;
+mod due;
 mod errors;
+mod fanout;
 mod keys;
 mod ops;
+mod outbox;
+mod pending;
+mod registry;
 mod schema;
 mod store;
 
@@ -44,8 +51,10 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     metrics: Arc<Metrics>,
-    /// Registry sort keys already written by this instance (segments, outbox queues).
+    /// Registry sort keys already written by this instance (segments, outbox queues, days).
     registered: Arc<Mutex<HashSet<String>>>,
+    /// Where the due entries listed by the last `due_users` are, for `due_done`.
+    due_refs: Arc<Mutex<due::DueRefs>>,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -65,6 +74,7 @@ impl DynamoStore {
             table,
             metrics: Arc::new(Metrics::default()),
             registered: Arc::new(Mutex::new(HashSet::new())),
+            due_refs: Arc::new(Mutex::new(Default::default())),
         }
     }
 

@@ -13,6 +13,7 @@ pub struct Metrics {
     write_requests: AtomicU64,
     read_milli_units: AtomicU64,
     write_milli_units: AtomicU64,
+    transactional_write_milli_units: AtomicU64,
     transactions: AtomicU64,
     transaction_retries: AtomicU64,
 }
@@ -26,8 +27,11 @@ pub struct MetricsSnapshot {
     pub write_requests: u64,
     /// Read capacity units consumed.
     pub read_units: f64,
-    /// Write capacity units consumed.
+    /// Write capacity units consumed, as DynamoDB reported them.
     pub write_units: f64,
+    /// Of those, units of TransactWriteItems (AWS bills each transactional write twice,
+    /// DynamoDB Local reports them once; see [`MetricsSnapshot::billed_write_units`]).
+    pub transactional_write_units: f64,
     /// TransactWriteItems calls that succeeded or failed for good.
     pub transactions: u64,
     /// Transactions retried after a `TransactionConflict`.
@@ -42,11 +46,20 @@ impl MetricsSnapshot {
             write_requests: self.write_requests.saturating_sub(earlier.write_requests),
             read_units: self.read_units - earlier.read_units,
             write_units: self.write_units - earlier.write_units,
+            transactional_write_units: self.transactional_write_units
+                - earlier.transactional_write_units,
             transactions: self.transactions.saturating_sub(earlier.transactions),
             transaction_retries: self
                 .transaction_retries
                 .saturating_sub(earlier.transaction_retries),
         }
+    }
+}
+
+impl MetricsSnapshot {
+    /// Write units as AWS bills them: transactional writes count twice.
+    pub fn billed_write_units(&self) -> f64 {
+        self.write_units + self.transactional_write_units
     }
 }
 
@@ -56,8 +69,10 @@ impl MetricsSnapshot {
 pub enum Access {
     /// GetItem, BatchGetItem, Query, Scan.
     Read,
-    /// PutItem, DeleteItem, UpdateItem, BatchWriteItem, TransactWriteItems.
+    /// PutItem, DeleteItem, UpdateItem, BatchWriteItem.
     Write,
+    /// TransactWriteItems (billed twice by AWS).
+    Transaction,
 }
 
 impl Metrics {
@@ -68,14 +83,14 @@ impl Metrics {
         consumed: impl IntoIterator<Item = &'a ConsumedCapacity>,
     ) {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        if access == Access::Write {
+        if access != Access::Read {
             self.write_requests.fetch_add(1, Ordering::Relaxed);
         }
         for c in consumed {
             let (read, write) = match (c.read_capacity_units(), c.write_capacity_units()) {
                 (None, None) => match access {
                     Access::Read => (c.capacity_units().unwrap_or(0.0), 0.0),
-                    Access::Write => (0.0, c.capacity_units().unwrap_or(0.0)),
+                    Access::Write | Access::Transaction => (0.0, c.capacity_units().unwrap_or(0.0)),
                 },
                 (r, w) => (r.unwrap_or(0.0), w.unwrap_or(0.0)),
             };
@@ -83,6 +98,10 @@ impl Metrics {
                 .fetch_add(milli(read), Ordering::Relaxed);
             self.write_milli_units
                 .fetch_add(milli(write), Ordering::Relaxed);
+            if access == Access::Transaction {
+                self.transactional_write_milli_units
+                    .fetch_add(milli(write), Ordering::Relaxed);
+            }
         }
     }
 
@@ -103,6 +122,9 @@ impl Metrics {
             write_requests: self.write_requests.load(Ordering::Relaxed),
             read_units: self.read_milli_units.load(Ordering::Relaxed) as f64 / 1000.0,
             write_units: self.write_milli_units.load(Ordering::Relaxed) as f64 / 1000.0,
+            transactional_write_units: self.transactional_write_milli_units.load(Ordering::Relaxed)
+                as f64
+                / 1000.0,
             transactions: self.transactions.load(Ordering::Relaxed),
             transaction_retries: self.transaction_retries.load(Ordering::Relaxed),
         }

@@ -1,6 +1,7 @@
 //! Request helpers shared by the store: paged queries, BatchGetItem in chunks of 100 with
-//! `UnprocessedKeys` retried, BatchWriteItem in chunks of 25 with `UnprocessedItems` retried,
-//! and a bounded backoff. Every request asks for its consumed capacity and is counted.
+//! `UnprocessedKeys` retried, BatchWriteItem in chunks of 25 with `UnprocessedItems` retried
+//! (waits from the project's one retry mechanism, `audience_retry`). Every request asks for
+//! its consumed capacity and is counted.
 
 use crate::errors::sdk_error;
 use crate::keys::{PK, SK};
@@ -21,18 +22,17 @@ pub type Item = HashMap<String, AttributeValue>;
 pub const BATCH_GET_MAX: usize = 100;
 /// BatchWriteItem's limit.
 pub const BATCH_WRITE_MAX: usize = 25;
-/// Attempts for unprocessed keys/items before giving up as `Unavailable`.
-pub const UNPROCESSED_ATTEMPTS: u32 = 10;
 
-/// Exponential backoff with a cap: 25 ms, 50 ms, … up to 1.6 s, plus up to 25% jitter.
-pub async fn backoff(attempt: u32) {
-    let base = 25u64 << attempt.min(6);
-    let jitter = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0))
-        % (base / 4 + 1);
-    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+/// Waits between retries of unprocessed keys/items and transaction conflicts: 25 ms doubling
+/// to 1.6 s, jittered, 9 retries (then `Unavailable`).
+pub fn retry_waits() -> impl Iterator<Item = Duration> {
+    audience_retry::RetryPolicy {
+        max_retries: 9,
+        first_wait: Duration::from_millis(25),
+        cap: Duration::from_millis(1_600),
+        jitter: true,
+    }
+    .waits()
 }
 
 impl DynamoStore {
@@ -98,7 +98,7 @@ impl DynamoStore {
         for chunk in keys.chunks(BATCH_GET_MAX) {
             let mut pending =
                 Some(self.keys_and_attributes(what, chunk.to_vec(), &projection, consistent)?);
-            let mut attempt = 0;
+            let mut waits = retry_waits();
             while let Some(request) = pending.take() {
                 let resp = self
                     .client
@@ -118,15 +118,14 @@ impl DynamoStore {
                     .filter(|k| !k.keys().is_empty())
                     .cloned();
                 if let Some(rest) = unprocessed {
-                    attempt += 1;
-                    if attempt >= UNPROCESSED_ATTEMPTS {
+                    let Some(wait) = waits.next() else {
                         return Err(StoreError::Unavailable(format!(
-                            "DynamoDB {what} on table `{}`: {} keys still unprocessed after {attempt} attempts",
+                            "DynamoDB {what} on table `{}`: {} keys still unprocessed after 10 attempts",
                             self.table,
                             rest.keys().len()
                         )));
-                    }
-                    backoff(attempt).await;
+                    };
+                    tokio::time::sleep(wait).await;
                     pending = Some(rest);
                 }
             }
@@ -161,7 +160,7 @@ impl DynamoStore {
     ) -> StoreResult<()> {
         for chunk in requests.chunks(BATCH_WRITE_MAX) {
             let mut pending = chunk.to_vec();
-            let mut attempt = 0;
+            let mut waits = retry_waits();
             while !pending.is_empty() {
                 let resp = self
                     .client
@@ -174,15 +173,14 @@ impl DynamoStore {
                 self.metrics.record(Access::Write, resp.consumed_capacity());
                 if let Some(rest) = resp.unprocessed_items().and_then(|u| u.get(&self.table)) {
                     if !rest.is_empty() {
-                        attempt += 1;
-                        if attempt >= UNPROCESSED_ATTEMPTS {
+                        let Some(wait) = waits.next() else {
                             return Err(StoreError::Unavailable(format!(
-                                "DynamoDB {what} on table `{}`: {} items still unprocessed after {attempt} attempts",
+                                "DynamoDB {what} on table `{}`: {} items still unprocessed after 10 attempts",
                                 self.table,
                                 rest.len()
                             )));
-                        }
-                        backoff(attempt).await;
+                        };
+                        tokio::time::sleep(wait).await;
                         pending = rest.clone();
                     }
                 }

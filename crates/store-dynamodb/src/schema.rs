@@ -1,12 +1,12 @@
-//! Table creation: the single table (`PK`/`SK` strings), its one overloaded GSI (`G1`),
-//! on-demand billing and TTL on `ttl`. Idempotent: an existing table is left as it is.
+//! Table creation: the single table (`PK`/`SK` strings, no index), on-demand billing and TTL
+//! on `ttl`. Idempotent: an existing table is left as it is.
 
 use crate::errors::sdk_error;
-use crate::keys::{A_TTL, G1PK, G1SK, GSI1, GSI1_PROJECTED, PK, SK};
+use crate::keys::{A_TTL, PK, SK};
 use audience_store::StoreError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_sdk_dynamodb::Client;
 use std::time::Duration;
@@ -20,7 +20,7 @@ fn build_err(what: &str, table: &str, e: impl std::fmt::Display) -> StoreError {
     ))
 }
 
-/// Creates `table` with its GSI (on-demand billing) and enables TTL on `ttl`. An existing
+/// Creates `table` (on-demand billing) and enables TTL on `ttl`. An existing
 /// table is fine (its TTL is still enabled if it was not).
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
     let attr = |name: &str| {
@@ -37,28 +37,14 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
             .build()
             .map_err(|e| build_err("CreateTable", table, e))
     };
-    let mut projection = Projection::builder().projection_type(ProjectionType::Include);
-    for name in GSI1_PROJECTED {
-        projection = projection.non_key_attributes(name);
-    }
-    let gsi = GlobalSecondaryIndex::builder()
-        .index_name(GSI1)
-        .key_schema(key(G1PK, KeyType::Hash)?)
-        .key_schema(key(G1SK, KeyType::Range)?)
-        .projection(projection.build())
-        .build()
-        .map_err(|e| build_err("CreateTable", table, e))?;
     let created = client
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attr(PK)?)
         .attribute_definitions(attr(SK)?)
-        .attribute_definitions(attr(G1PK)?)
-        .attribute_definitions(attr(G1SK)?)
         .key_schema(key(PK, KeyType::Hash)?)
         .key_schema(key(SK, KeyType::Range)?)
-        .global_secondary_indexes(gsi)
         .send()
         .await;
     match created {

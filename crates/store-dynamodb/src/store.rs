@@ -1,37 +1,41 @@
-//! `impl StateStore for DynamoStore`: reads by key (BatchGetItem), by partition (Query) and
-//! by the GSI; the only Scan is `scan_users`. Commits live in `commit.rs`.
+//! `impl StateStore for DynamoStore`: reads by key (BatchGetItem), by partition (Query); the
+//! only Scan is `scan_users`. Commits are in `commit.rs`, the fan-out in `fanout.rs`, the due
+//! index in `due.rs`, the outbox in `outbox.rs`.
 
-use crate::commit::op_from_text;
 use crate::errors::{corrupt, sdk_error};
 use crate::keys::*;
 use crate::metrics::Access;
 use crate::ops::{names, Item};
+use crate::pending::PendingFanOut;
 use crate::DynamoStore;
-
-/// Transactions in flight at once when committing a batch.
-const COMMIT_CONCURRENCY: usize = 16;
 use async_trait::async_trait;
 use audience_core::time::day_of;
-use audience_core::{Millis, UserState};
+use audience_core::{decode_state, Millis, UserState};
 use audience_store::*;
-use aws_sdk_dynamodb::types::{PutRequest, ReturnConsumedCapacity, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnConsumedCapacity, WriteRequest};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Batch records and dead letters expire this long after they are written.
 pub const RETENTION_DAYS: u64 = 90;
-/// Concurrent requests for fan-out reads (per segment, per due bucket) and acks.
+/// Concurrent requests for fan-out reads (per segment, per day) and acks.
 const FAN_OUT: usize = 16;
 /// The widest day range `batches` reads (one Query per day).
 const MAX_BATCH_DAYS: i64 = 3_660;
 
 static LEDGER_SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn now_secs() -> u64 {
+/// The wall clock, epoch seconds.
+pub(crate) fn now_secs() -> u64 {
+    u64::try_from(now_millis() / 1000).unwrap_or(0)
+}
+
+/// The wall clock, epoch milliseconds.
+pub(crate) fn now_millis() -> Millis {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX))
         .unwrap_or(0)
 }
 
@@ -58,41 +62,28 @@ fn describe(item: &Item) -> String {
     )
 }
 
-fn outbox_entry(item: &Item) -> StoreResult<OutboxEntry> {
-    let field = |name: &str| {
-        get_s(item, name)
-            .map(str::to_string)
-            .ok_or_else(|| corrupt(describe(item), format!("outbox item has no `{name}`")))
+/// A user item's state (binary `b`, or the JSON `j` of earlier versions).
+fn state_of(item: &Item) -> Result<UserState, String> {
+    let bytes = match (item.get(A_STATE), item.get(A_JSON)) {
+        (Some(AttributeValue::B(b)), _) => b.as_ref(),
+        (_, Some(AttributeValue::S(j))) => j.as_bytes(),
+        _ => return Err(format!("the user item has no `{A_STATE}` attribute")),
     };
-    let op_text = field(A_OP)?;
-    Ok(OutboxEntry {
-        destination: field(A_DST)?,
-        segment: field(A_SEG)?,
-        user: field(A_USR)?,
-        op: op_from_text(&op_text)
-            .ok_or_else(|| corrupt(describe(item), format!("unknown outbox op `{op_text}`")))?,
-        at: get_i64(item, A_AT)
-            .ok_or_else(|| corrupt(describe(item), "outbox item has no `at`"))?,
-        change_id: field(A_CID)?,
-    })
+    decode_state(bytes).map_err(|e| e.to_string())
+}
+
+/// Number of elements of a set attribute (0 when absent; a number for old delta items).
+fn set_len(item: &Item, name: &str) -> i64 {
+    match item.get(name) {
+        Some(AttributeValue::Bs(v)) => v.len() as i64,
+        Some(AttributeValue::Ss(v)) => v.len() as i64,
+        Some(AttributeValue::N(v)) => v.parse().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 impl DynamoStore {
-    /// Registry items whose sort key starts with `prefix`.
-    async fn registry(&self, prefix: &str) -> StoreResult<Vec<Item>> {
-        self.query_items("Query (registry)", None, || {
-            self.client
-                .query()
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :p)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(REGISTRY_PK))
-                .expression_attribute_values(":p", s(prefix))
-        })
-        .await
-    }
-
-    /// Counter delta items of a segment, optionally only for days `from..=to`.
+    /// Counter items of a segment, optionally only for days `from..=to`.
     async fn deltas(&self, segment: &str, days: Option<(i32, i32)>) -> StoreResult<Vec<Item>> {
         let pk = counter_pk(segment);
         self.query_items("Query (segment counters)", None, || {
@@ -120,19 +111,54 @@ impl DynamoStore {
 
 #[async_trait]
 impl StateStore for DynamoStore {
-    async fn load_users(&self, keys: &[String]) -> StoreResult<HashMap<String, UserState>> {
+    /// Reads users (strongly consistent) and completes any fan-out a crash left pending in
+    /// their items before returning them.
+    async fn load_users(&self, keys: &[String]) -> StoreResult<UserLoad> {
         let request = keys.iter().map(|k| key(user_pk(k), USER_SK)).collect();
-        let projection = Some(("#pk, #j", names([("#pk", PK), ("#j", A_JSON)])));
+        let projection = Some((
+            "#pk, #b, #j, #p",
+            names([
+                ("#pk", PK),
+                ("#b", A_STATE),
+                ("#j", A_JSON),
+                ("#p", A_PENDING),
+            ]),
+        ));
         let items = self
             .batch_get("BatchGetItem (users)", request, projection, true)
             .await?;
-        let mut out = HashMap::with_capacity(items.len());
+        let mut out = UserLoad {
+            states: HashMap::with_capacity(items.len()),
+            unreadable: BTreeMap::new(),
+        };
+        let mut pendings: Vec<(String, PendingFanOut)> = Vec::new();
         for item in items {
             let pk = get_s(&item, PK).unwrap_or_default();
-            let user =
-                user_of_pk(pk).ok_or_else(|| corrupt(pk, "user item key is not `U#<user>`"))?;
-            let state: UserState = json_of(&item, pk)?;
-            out.insert(user.to_string(), state);
+            let Some(user) = user_of_pk(pk) else {
+                continue;
+            };
+            let pending = match item.get(A_PENDING) {
+                Some(AttributeValue::B(b)) => Some(PendingFanOut::decode(b.as_ref())),
+                _ => None,
+            };
+            match (state_of(&item), pending) {
+                (Ok(state), None) => {
+                    out.states.insert(user.to_string(), state);
+                }
+                (Ok(state), Some(Ok(p))) => {
+                    pendings.push((user.to_string(), p));
+                    out.states.insert(user.to_string(), state);
+                }
+                (Err(why), _) | (Ok(_), Some(Err(why))) => {
+                    out.unreadable.insert(user.to_string(), why);
+                }
+            }
+        }
+        if !pendings.is_empty() {
+            tracing::info!(users = pendings.len(), "completing fan-outs left pending");
+            let refs: Vec<(&str, &PendingFanOut)> =
+                pendings.iter().map(|(u, p)| (u.as_str(), p)).collect();
+            self.fan_out(&refs).await?;
         }
         Ok(out)
     }
@@ -159,18 +185,14 @@ impl StateStore for DynamoStore {
     }
 
     async fn commit_user(&self, commit: &UserCommit) -> StoreResult<()> {
-        self.commit(commit).await
+        self.commit_batch(std::slice::from_ref(commit))
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Other("no commit result".into())))
     }
 
-    /// Users' transactions run concurrently (they touch disjoint items: per-batch counter
-    /// deltas carry a user-hash suffix), results in input order.
     async fn commit_users(&self, commits: &[UserCommit]) -> Vec<StoreResult<()>> {
-        use futures::stream::StreamExt;
-        futures::stream::iter(commits.iter().cloned())
-            .map(|c: UserCommit| async move { self.commit(&c).await })
-            .buffered(COMMIT_CONCURRENCY)
-            .collect()
-            .await
+        self.commit_batch(commits).await
     }
 
     async fn user_count(&self) -> StoreResult<u64> {
@@ -180,12 +202,13 @@ impl StateStore for DynamoStore {
                     .query()
                     .key_condition_expression("#pk = :pk")
                     .expression_attribute_names("#pk", PK)
-                    .expression_attribute_names("#n", A_COUNT)
                     .expression_attribute_values(":pk", s(USER_COUNT_PK))
-                    .projection_expression("#n")
             })
             .await?;
-        let total: i64 = items.iter().filter_map(|i| get_i64(i, A_COUNT)).sum();
+        let total: i64 = items
+            .iter()
+            .map(|i| set_len(i, A_ADDED) - set_len(i, A_REMOVED))
+            .sum();
         Ok(total.max(0) as u64)
     }
 
@@ -202,8 +225,8 @@ impl StateStore for DynamoStore {
                 if items.is_empty() {
                     return Ok::<_, StoreError>((segment, None));
                 }
-                let entered: i64 = items.iter().filter_map(|i| get_i64(i, A_ENTERED)).sum();
-                let exited: i64 = items.iter().filter_map(|i| get_i64(i, A_EXITED)).sum();
+                let entered: i64 = items.iter().map(|i| set_len(i, A_ENTERED)).sum();
+                let exited: i64 = items.iter().map(|i| set_len(i, A_EXITED)).sum();
                 let counts = SegmentCounts {
                     members: entered - exited,
                     entered: entered.max(0) as u64,
@@ -240,8 +263,8 @@ impl StateStore for DynamoStore {
                 entered: 0,
                 exited: 0,
             });
-            d.entered += get_i64(item, A_ENTERED).unwrap_or(0).max(0) as u64;
-            d.exited += get_i64(item, A_EXITED).unwrap_or(0).max(0) as u64;
+            d.entered += set_len(item, A_ENTERED).max(0) as u64;
+            d.exited += set_len(item, A_EXITED).max(0) as u64;
         }
         Ok(days
             .into_values()
@@ -266,7 +289,9 @@ impl StateStore for DynamoStore {
                     .query()
                     .expression_attribute_names("#pk", PK)
                     .expression_attribute_names("#sk", SK)
+                    .expression_attribute_names("#x", A_EXITED_FLAG)
                     .expression_attribute_values(":pk", s(pk.clone()))
+                    .filter_expression("attribute_not_exists(#x)")
                     .projection_expression("#sk");
                 match after {
                     Some(a) => q
@@ -283,53 +308,7 @@ impl StateStore for DynamoStore {
     }
 
     async fn pending_summary(&self) -> StoreResult<Vec<PendingSummary>> {
-        let queues: Vec<(String, String)> = self
-            .registry("O#")
-            .await?
-            .iter()
-            .filter_map(|i| Some((get_s(i, A_DST)?.to_string(), get_s(i, A_SEG)?.to_string())))
-            .collect();
-        let mut rows: Vec<PendingSummary> = futures::stream::iter(queues)
-            .map(|(destination, segment)| async move {
-                let queue = outbox_key(&destination, &segment);
-                let items = self
-                    .query_items("Query (pending summary)", None, || {
-                        self.client
-                            .query()
-                            .index_name(GSI1)
-                            .key_condition_expression("#pk = :pk")
-                            .expression_attribute_names("#pk", G1PK)
-                            .expression_attribute_names("#op", A_OP)
-                            .expression_attribute_names("#at", A_AT)
-                            .expression_attribute_values(":pk", s(queue.clone()))
-                            .projection_expression("#op, #at")
-                    })
-                    .await?;
-                let mut row = PendingSummary {
-                    destination,
-                    segment,
-                    ..PendingSummary::default()
-                };
-                for item in &items {
-                    match get_s(item, A_OP).and_then(op_from_text) {
-                        Some(audience_core::ChangeKind::Entered) => row.additions += 1,
-                        Some(audience_core::ChangeKind::Exited) => row.exits += 1,
-                        None => {
-                            return Err(corrupt(queue.clone(), "outbox item has no valid `op`"))
-                        }
-                    }
-                    if let Some(at) = get_i64(item, A_AT) {
-                        row.oldest_at = Some(row.oldest_at.map_or(at, |o: Millis| o.min(at)));
-                    }
-                }
-                Ok(row)
-            })
-            .buffer_unordered(FAN_OUT)
-            .try_collect()
-            .await?;
-        rows.retain(|r| r.additions + r.exits > 0);
-        rows.sort_by(|a, b| (&a.destination, &a.segment).cmp(&(&b.destination, &b.segment)));
-        Ok(rows)
+        self.pending_summary_impl().await
     }
 
     async fn pending(
@@ -341,64 +320,11 @@ impl StateStore for DynamoStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let queue = outbox_key(destination, segment);
-        let items = self
-            .query_items("Query (pending)", Some(limit), || {
-                self.client
-                    .query()
-                    .index_name(GSI1)
-                    .key_condition_expression("#pk = :pk")
-                    .expression_attribute_names("#pk", G1PK)
-                    .expression_attribute_values(":pk", s(queue.clone()))
-            })
-            .await?;
-        items.iter().map(outbox_entry).collect()
+        self.pending_impl(destination, segment, limit).await
     }
 
     async fn ack_pending(&self, entries: &[OutboxEntry]) -> StoreResult<usize> {
-        let removed: Vec<bool> = futures::stream::iter(entries.iter().cloned())
-            .map(|e: OutboxEntry| async move {
-                let result = self
-                    .client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(
-                        user_pk(&e.user),
-                        outbox_key(&e.destination, &e.segment),
-                    )))
-                    .condition_expression("#cid = :cid")
-                    .expression_attribute_names("#cid", A_CID)
-                    .expression_attribute_values(":cid", s(&e.change_id))
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await;
-                match result {
-                    Ok(resp) => {
-                        self.metrics.record(Access::Write, resp.consumed_capacity());
-                        Ok(true)
-                    }
-                    Err(err)
-                        if err
-                            .as_service_error()
-                            .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                    {
-                        self.metrics.record(Access::Write, []);
-                        Ok(false)
-                    }
-                    Err(err) => Err(sdk_error(
-                        &format!(
-                            "DeleteItem (ack outbox {}/{}/{})",
-                            e.destination, e.segment, e.user
-                        ),
-                        &self.table,
-                        err,
-                    )),
-                }
-            })
-            .buffer_unordered(FAN_OUT)
-            .try_collect()
-            .await?;
-        Ok(removed.into_iter().filter(|r| *r).count())
+        self.ack_pending_impl(entries).await
     }
 
     async fn append_ledger(&self, entry: &LedgerEntry) -> StoreResult<()> {
@@ -436,44 +362,18 @@ impl StateStore for DynamoStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let below = instant_code(now.saturating_add(1));
-        let per_bucket: Vec<Vec<Item>> = futures::stream::iter(0..BUCKETS)
-            .map(|bucket| {
-                let below = below.clone();
-                async move {
-                    self.query_items("Query (due users)", Some(limit), || {
-                        self.client
-                            .query()
-                            .index_name(GSI1)
-                            .key_condition_expression("#pk = :pk AND #sk < :below")
-                            .expression_attribute_names("#pk", G1PK)
-                            .expression_attribute_names("#sk", G1SK)
-                            .expression_attribute_values(":pk", s(due_pk(bucket)))
-                            .expression_attribute_values(":below", s(below.clone()))
-                    })
-                    .await
-                }
-            })
-            .buffer_unordered(FAN_OUT)
-            .try_collect()
-            .await?;
-        let mut due: Vec<(String, String)> = per_bucket
-            .iter()
-            .flatten()
-            .filter_map(|i| {
-                let user = user_of_pk(get_s(i, PK)?)?;
-                Some((get_s(i, G1SK)?.to_string(), user.to_string()))
-            })
-            .collect();
-        due.sort();
-        due.truncate(limit);
-        Ok(due.into_iter().map(|(_, u)| u).collect())
+        self.due_users_impl(now, limit).await
     }
 
-    async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserState>> {
-        let mut out = Vec::new();
+    async fn due_done(&self, now: Millis, users: &[String]) -> StoreResult<()> {
+        self.due_done_impl(now, users).await
+    }
+
+    async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<ScanPage> {
+        let mut page = ScanPage::default();
         let mut start = after.map(|a| key(user_pk(a), USER_SK));
-        while out.len() < limit {
+        let mut seen = 0;
+        loop {
             let resp = self
                 .client
                 .scan()
@@ -489,17 +389,29 @@ impl StateStore for DynamoStore {
                 .map_err(|e| sdk_error("Scan (users)", &self.table, e))?;
             self.metrics.record(Access::Read, resp.consumed_capacity());
             for item in resp.items() {
-                if out.len() == limit {
-                    break;
+                if seen == limit {
+                    return Ok(page);
                 }
-                out.push(json_of::<UserState>(item, &describe(item))?);
+                let Some(user) = get_s(item, PK).and_then(user_of_pk) else {
+                    continue;
+                };
+                seen += 1;
+                match state_of(item) {
+                    Ok(state) => page.users.push(state),
+                    Err(why) => {
+                        page.unreadable.insert(user.to_string(), why);
+                    }
+                }
+                page.next = Some(user.to_string());
             }
             match resp.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
+                _ => {
+                    page.next = None;
+                    return Ok(page);
+                }
             }
         }
-        Ok(out)
     }
 
     async fn destination_state(
@@ -601,10 +513,40 @@ impl StateStore for DynamoStore {
         self.batch_write("BatchWriteItem (dead letters)", requests)
             .await
     }
+
+    async fn quarantine(&self, entries: &[Quarantined]) -> StoreResult<()> {
+        for q in entries {
+            let mut item = key(QUARANTINE_PK, &q.user);
+            item.insert(A_JSON.into(), s(to_json(q, "quarantine entry")?));
+            item.insert(A_AT.into(), n(q.at));
+            self.put("PutItem (quarantine)", item).await?;
+        }
+        Ok(())
+    }
+
+    async fn quarantined(&self, limit: usize) -> StoreResult<Vec<Quarantined>> {
+        let items = self
+            .query_items("Query (quarantine)", None, || {
+                self.client
+                    .query()
+                    .key_condition_expression("#pk = :pk")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_values(":pk", s(QUARANTINE_PK))
+            })
+            .await?;
+        let mut out: Vec<Quarantined> = items
+            .iter()
+            .map(|i| json_of(i, &describe(i)))
+            .collect::<StoreResult<_>>()?;
+        out.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.user.cmp(&b.user)));
+        out.truncate(limit);
+        Ok(out)
+    }
 }
 
 impl DynamoStore {
-    async fn put(&self, what: &str, item: Item) -> StoreResult<()> {
+    /// A plain PutItem.
+    pub(crate) async fn put(&self, what: &str, item: Item) -> StoreResult<()> {
         let resp = self
             .client
             .put_item()

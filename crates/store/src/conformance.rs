@@ -46,8 +46,9 @@ fn commit(user: &str, expected: u64, changes: &[(&str, ChangeKind)], at: i64) ->
             })
             .collect(),
         links: vec![(format!("ep-{user}"), user.to_string())],
-        absorbed: None,
+        absorbed: Vec::new(),
         batch_id: format!("batch-{at}"),
+        prior_next_flip_at: None,
     }
 }
 
@@ -60,6 +61,72 @@ pub async fn run(store: &dyn StateStore) {
     due_index_and_scan(store).await;
     absorbing_an_identity(store).await;
     bulk_commits_are_independent(store).await;
+    limits_are_refused_alike(store).await;
+    quarantine_round_trip(store).await;
+}
+
+/// Both stores refuse what DynamoDB cannot hold, per user, writing nothing.
+async fn limits_are_refused_alike(store: &dyn StateStore) {
+    let long = "k".repeat(audience_core::limits::MAX_KEY_BYTES + 1);
+    match store
+        .commit_user(&commit(&long, 0, &[("l-seg", ChangeKind::Entered)], T0))
+        .await
+    {
+        Err(StoreError::Rejected { message, .. }) => {
+            assert!(message.contains("over the 512-byte limit"), "{message}")
+        }
+        other => panic!("a 513-byte key must be rejected, got {other:?}"),
+    }
+    let mut c = commit("l-user", 0, &[], T0);
+    c.links = vec![(long.clone(), "l-user".into())];
+    assert!(matches!(
+        store.commit_user(&c).await,
+        Err(StoreError::Rejected { .. })
+    ));
+    let results = store
+        .commit_users(&[
+            commit(&long, 0, &[], T0),
+            commit("l-ok", 0, &[("l-seg", ChangeKind::Entered)], T0),
+        ])
+        .await;
+    assert!(matches!(results[0], Err(StoreError::Rejected { .. })));
+    assert!(
+        results[1].is_ok(),
+        "the other user of the batch is saved: {:?}",
+        results[1]
+    );
+    let loaded = store
+        .load_users(&[long, "l-ok".into()])
+        .await
+        .expect("load");
+    assert_eq!(loaded.states.len(), 1);
+    assert!(loaded.unreadable.is_empty());
+}
+
+async fn quarantine_round_trip(store: &dyn StateStore) {
+    let q = |user: &str, at: i64| Quarantined {
+        user: user.into(),
+        reason: "unreadable_state".into(),
+        message: "stored state does not decode".into(),
+        at,
+        records: vec![format!("shardId-0:{at}")],
+    };
+    store
+        .quarantine(&[q("q-old", T0), q("q-new", T0 + 5)])
+        .await
+        .expect("quarantine");
+    store
+        .quarantine(&[q("q-old", T0 + 9)])
+        .await
+        .expect("again");
+    let listed = store.quarantined(10).await.expect("list");
+    let users: Vec<&str> = listed.iter().map(|q| q.user.as_str()).collect();
+    assert_eq!(
+        users,
+        vec!["q-old", "q-new"],
+        "newest first, one entry per user"
+    );
+    assert_eq!(listed[0].records, vec![format!("shardId-0:{}", T0 + 9)]);
 }
 
 async fn bulk_commits_are_independent(store: &dyn StateStore) {
@@ -100,8 +167,8 @@ async fn users_versions_and_conflicts(store: &dyn StateStore) {
         .load_users(&["c-u1".into(), "c-missing".into()])
         .await
         .expect("load");
-    assert_eq!(loaded.len(), 1, "only stored users are returned");
-    assert_eq!(loaded["c-u1"].version, 1, "version is stored");
+    assert_eq!(loaded.states.len(), 1, "only stored users are returned");
+    assert_eq!(loaded.states["c-u1"].version, 1, "version is stored");
     // Saving from a stale version is a distinct error and writes nothing.
     let stale = commit("c-u1", 0, &[("c-seg", ChangeKind::Entered)], T0);
     match store.commit_user(&stale).await {
@@ -312,15 +379,35 @@ async fn due_index_and_scan(store: &dyn StateStore) {
         !not_yet.contains(&"z-due".to_string()),
         "not due before its flip time"
     );
+    // The sweep re-evaluates it: the new flip time is what the index follows.
+    let mut later = commit("z-due", 1, &[], T0);
+    later.state.next_flip_at = Some(T0 + 1_000);
+    later.prior_next_flip_at = Some(T0 - 5);
+    store.commit_user(&later).await.expect("re-evaluated");
+    store
+        .due_done(T0, &["z-due".to_string()])
+        .await
+        .expect("due done");
+    let due = store.due_users(T0, 1000).await.expect("due");
+    assert!(
+        !due.contains(&"z-due".to_string()),
+        "no longer due: {due:?}"
+    );
+    let due = store.due_users(T0 + 1_000, 1000).await.expect("due");
+    assert!(
+        due.contains(&"z-due".to_string()),
+        "due at its new flip time"
+    );
     let mut seen = 0;
     let mut after: Option<String> = None;
     loop {
         let page = store.scan_users(after.as_deref(), 4).await.expect("scan");
-        if page.is_empty() {
-            break;
+        assert!(page.unreadable.is_empty());
+        seen += page.users.len();
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
         }
-        seen += page.len();
-        after = page.last().map(|u| u.user.clone());
     }
     assert_eq!(
         seen as u64,
@@ -342,17 +429,17 @@ async fn absorbing_an_identity(store: &dyn StateStore) {
         at: T0 + 1,
         cause: Cause::Event("x".into()),
     });
-    c.absorbed = Some(AbsorbedIdentity {
+    c.absorbed = vec![AbsorbedIdentity {
         key: "ep-x".into(),
         version: 1,
-    });
+    }];
     store.commit_user(&c).await.expect("absorb");
     let loaded = store
         .load_users(&["ep-x".into(), "a-user".into()])
         .await
         .expect("load");
     assert!(
-        !loaded.contains_key("ep-x"),
+        !loaded.states.contains_key("ep-x"),
         "the absorbed identity is gone"
     );
     assert_eq!(

@@ -6,10 +6,12 @@
 
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
+use crate::validate::encode_commit;
 use crate::StateStore;
 use async_trait::async_trait;
 use audience_core::time::day_of;
-use audience_core::{ChangeKind, Millis, UserState};
+use audience_core::{decode_state, ChangeKind, Millis};
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -18,6 +20,8 @@ use std::sync::Mutex;
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
+PRAGMA cache_size = -65536;
+PRAGMA temp_store = MEMORY;
 CREATE TABLE IF NOT EXISTS users (key TEXT PRIMARY KEY, version INTEGER NOT NULL, state TEXT NOT NULL, next_flip INTEGER);
 CREATE INDEX IF NOT EXISTS users_due ON users(next_flip) WHERE next_flip IS NOT NULL;
 CREATE TABLE IF NOT EXISTS links (endpoint TEXT PRIMARY KEY, user TEXT NOT NULL);
@@ -29,6 +33,7 @@ CREATE TABLE IF NOT EXISTS ledger (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INT
 CREATE TABLE IF NOT EXISTS destination_state (destination TEXT NOT NULL, segment TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (destination, segment));
 CREATE TABLE IF NOT EXISTS batches (batch_id TEXT PRIMARY KEY, day INTEGER NOT NULL, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dead_letters (record TEXT PRIMARY KEY, at INTEGER NOT NULL, letter TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS quarantine (user TEXT PRIMARY KEY, at INTEGER NOT NULL, entry TEXT NOT NULL);
 ";
 
 /// The SQLite-backed store.
@@ -100,19 +105,29 @@ fn op_text(op: ChangeKind) -> &'static str {
 
 #[async_trait]
 impl StateStore for EmbeddedStore {
-    async fn load_users(&self, keys: &[String]) -> StoreResult<HashMap<String, UserState>> {
+    async fn load_users(&self, keys: &[String]) -> StoreResult<UserLoad> {
         self.with(|c| {
             let mut stmt = c
                 .prepare_cached("SELECT state FROM users WHERE key = ?1")
                 .map_err(sql("prepare load"))?;
-            let mut out = HashMap::with_capacity(keys.len());
+            let mut out = UserLoad {
+                states: HashMap::with_capacity(keys.len()),
+                unreadable: BTreeMap::new(),
+            };
             for key in keys {
-                let text: Option<String> = stmt
-                    .query_row([key], |r| r.get(0))
+                let bytes: Option<Vec<u8>> = stmt
+                    .query_row([key], |r| Ok(state_bytes(r.get_ref(0)?)))
                     .optional()
                     .map_err(sql("load user"))?;
-                if let Some(text) = text {
-                    out.insert(key.clone(), from_json(key, &text)?);
+                if let Some(bytes) = bytes {
+                    match decode_state(&bytes) {
+                        Ok(state) => {
+                            out.states.insert(key.clone(), state);
+                        }
+                        Err(e) => {
+                            out.unreadable.insert(key.clone(), e.to_string());
+                        }
+                    }
                 }
             }
             Ok(out)
@@ -139,10 +154,10 @@ impl StateStore for EmbeddedStore {
     }
 
     async fn commit_user(&self, commit: &UserCommit) -> StoreResult<()> {
-        let state_json = to_json(&commit.state)?;
+        let state = encode_commit(commit)?;
         self.with(|c| {
             let tx = c.transaction().map_err(sql("begin"))?;
-            write_commit(&tx, commit, &state_json)?;
+            write_commit(&tx, commit, &state)?;
             tx.commit().map_err(sql("commit"))
         })
     }
@@ -150,20 +165,25 @@ impl StateStore for EmbeddedStore {
     /// One SQLite transaction for the whole batch, a savepoint per user: a user whose commit
     /// fails (e.g. a version conflict) is rolled back alone; the others stand.
     async fn commit_users(&self, commits: &[UserCommit]) -> Vec<StoreResult<()>> {
-        let jsons: Vec<StoreResult<String>> = commits.iter().map(|c| to_json(&c.state)).collect();
+        let mut encoded: Vec<Option<StoreResult<Vec<u8>>>> =
+            commits.iter().map(|c| Some(encode_commit(c))).collect();
         let outcome = self.with(|c| {
             let mut tx = c.transaction().map_err(sql("begin"))?;
             let mut results = Vec::with_capacity(commits.len());
-            for (commit, json) in commits.iter().zip(&jsons) {
-                let json = match json {
-                    Ok(j) => j,
-                    Err(e) => {
-                        results.push(Err(StoreError::Other(e.to_string())));
+            for (commit, state) in commits.iter().zip(encoded.iter_mut()) {
+                let json = match state.take() {
+                    Some(Ok(bytes)) => bytes,
+                    Some(Err(e)) => {
+                        results.push(Err(e));
+                        continue;
+                    }
+                    None => {
+                        results.push(Err(StoreError::Other("commit encoded twice".into())));
                         continue;
                     }
                 };
                 let sp = tx.savepoint().map_err(sql("savepoint"))?;
-                match write_commit(&sp, commit, json) {
+                match write_commit(&sp, commit, &json) {
                     Ok(()) => {
                         sp.commit().map_err(sql("release savepoint"))?;
                         results.push(Ok(()));
@@ -371,22 +391,33 @@ impl StateStore for EmbeddedStore {
         })
     }
 
-    async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserState>> {
+    async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<ScanPage> {
         self.with(|c| {
             let mut stmt = c
                 .prepare_cached("SELECT key, state FROM users WHERE key > ?1 ORDER BY key LIMIT ?2")
                 .map_err(sql("prepare scan"))?;
             let rows = stmt
                 .query_map(params![after.unwrap_or(""), limit as i64], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                    Ok((r.get::<_, String>(0)?, state_bytes(r.get_ref(1)?)))
                 })
                 .map_err(sql("scan users"))?;
-            let mut out = Vec::new();
+            let mut page = ScanPage::default();
+            let mut count = 0;
             for row in rows {
-                let (key, text) = row.map_err(sql("scan users"))?;
-                out.push(from_json(&key, &text)?);
+                let (key, bytes) = row.map_err(sql("scan users"))?;
+                count += 1;
+                match decode_state(&bytes) {
+                    Ok(state) => page.users.push(state),
+                    Err(e) => {
+                        page.unreadable.insert(key.clone(), e.to_string());
+                    }
+                }
+                page.next = Some(key);
             }
-            Ok(out)
+            if count < limit {
+                page.next = None;
+            }
+            Ok(page)
         })
     }
 
@@ -475,15 +506,59 @@ impl StateStore for EmbeddedStore {
             tx.commit().map_err(sql("commit dead letters"))
         })
     }
+
+    async fn quarantine(&self, entries: &[Quarantined]) -> StoreResult<()> {
+        let texts = entries
+            .iter()
+            .map(to_json)
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.with(|c| {
+            let tx = c.transaction().map_err(sql("begin quarantine"))?;
+            for (q, text) in entries.iter().zip(texts) {
+                tx.execute(
+                    "INSERT INTO quarantine (user, at, entry) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(user) DO UPDATE SET at = excluded.at, entry = excluded.entry",
+                    params![q.user, q.at, text],
+                )
+                .map_err(sql("write quarantine"))?;
+            }
+            tx.commit().map_err(sql("commit quarantine"))
+        })
+    }
+
+    async fn quarantined(&self, limit: usize) -> StoreResult<Vec<Quarantined>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT user, entry FROM quarantine ORDER BY at DESC, user LIMIT ?1",
+                )
+                .map_err(sql("prepare quarantine"))?;
+            let rows = stmt
+                .query_map([limit as i64], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(sql("read quarantine"))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (user, text) = row.map_err(sql("read quarantine"))?;
+                out.push(from_json(&format!("quarantine {user}"), &text)?);
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// A stored state's bytes, whether written as a BLOB (binary) or TEXT (earlier JSON).
+fn state_bytes(value: ValueRef<'_>) -> Vec<u8> {
+    match value {
+        ValueRef::Blob(b) | ValueRef::Text(b) => b.to_vec(),
+        _ => Vec::new(),
+    }
 }
 
 /// Writes one user's commit inside a transaction or savepoint (both deref to a connection);
 /// fails with `VersionConflict`, writing nothing the caller keeps, when a version moved.
-fn write_commit(
-    tx: &rusqlite::Connection,
-    commit: &UserCommit,
-    state_json: &str,
-) -> StoreResult<()> {
+fn write_commit(tx: &rusqlite::Connection, commit: &UserCommit, state: &[u8]) -> StoreResult<()> {
     let key = &commit.state.user;
     let current: Option<i64> = tx
         .query_row("SELECT version FROM users WHERE key = ?1", [key], |r| {
@@ -496,13 +571,13 @@ fn write_commit(
     }
     tx.prepare_cached("INSERT INTO users (key, version, state, next_flip) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(key) DO UPDATE SET version = excluded.version, state = excluded.state, next_flip = excluded.next_flip").map_err(sql("prepare"))?.execute(
-        params![key, commit.state.version as i64, state_json, commit.state.next_flip_at],
+        params![key, commit.state.version as i64, state, commit.state.next_flip_at],
     )
     .map_err(sql("save user"))?;
     for change in &commit.changes {
         apply_change(tx, &change.segment, &change.user, change.kind, change.at)?;
     }
-    if let Some(absorbed) = &commit.absorbed {
+    for absorbed in &commit.absorbed {
         let version: Option<i64> = tx
             .query_row(
                 "SELECT version FROM users WHERE key = ?1",

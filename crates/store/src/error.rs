@@ -20,9 +20,29 @@ pub enum StoreError {
         /// What was wrong.
         message: String,
     },
+    /// The store refuses this user's item (a key or item over the service's limits): the
+    /// user is quarantined; other users are not affected.
+    #[error("user `{user}` cannot be stored: {message}")]
+    Rejected {
+        /// The user key.
+        user: String,
+        /// What limit it breaks.
+        message: String,
+    },
     /// Anything else, with context.
     #[error("{0}")]
     Other(String),
+}
+
+impl StoreError {
+    /// True when the error concerns one user only (its item is unreadable or refused), so the
+    /// user is quarantined and the batch goes on; false for store-wide faults.
+    pub fn is_user_fault(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Corrupt { .. } | StoreError::Rejected { .. }
+        )
+    }
 }
 
 /// Store result.

@@ -6,7 +6,7 @@
 use crate::model::*;
 use crate::{StateStore, StoreResult};
 use async_trait::async_trait;
-use audience_core::{Millis, UserState};
+use audience_core::Millis;
 use std::collections::{BTreeMap, HashMap};
 
 /// The store operations, as hooks see them.
@@ -50,6 +50,12 @@ pub enum Op {
     Batches,
     /// [`StateStore::put_dead_letters`]
     PutDeadLetters,
+    /// [`StateStore::due_done`]
+    DueDone,
+    /// [`StateStore::quarantine`]
+    Quarantine,
+    /// [`StateStore::quarantined`]
+    Quarantined,
 }
 
 impl Op {
@@ -75,6 +81,9 @@ impl Op {
             Op::RecordBatch => "record_batch",
             Op::Batches => "batches",
             Op::PutDeadLetters => "put_dead_letters",
+            Op::DueDone => "due_done",
+            Op::Quarantine => "quarantine",
+            Op::Quarantined => "quarantined",
         }
     }
 
@@ -88,6 +97,8 @@ impl Op {
                 | Op::PutDestinationState
                 | Op::RecordBatch
                 | Op::PutDeadLetters
+                | Op::DueDone
+                | Op::Quarantine
         )
     }
 }
@@ -128,7 +139,7 @@ macro_rules! hooked {
 
 #[async_trait]
 impl<H: Hooks> StateStore for HookedStore<'_, H> {
-    async fn load_users(&self, keys: &[String]) -> StoreResult<HashMap<String, UserState>> {
+    async fn load_users(&self, keys: &[String]) -> StoreResult<UserLoad> {
         hooked!(self, Op::LoadUsers, self.inner.load_users(keys))
     }
     async fn load_links(&self, ids: &[String]) -> StoreResult<HashMap<String, String>> {
@@ -194,7 +205,10 @@ impl<H: Hooks> StateStore for HookedStore<'_, H> {
     async fn due_users(&self, now: Millis, limit: usize) -> StoreResult<Vec<String>> {
         hooked!(self, Op::DueUsers, self.inner.due_users(now, limit))
     }
-    async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserState>> {
+    async fn due_done(&self, now: Millis, users: &[String]) -> StoreResult<()> {
+        hooked!(self, Op::DueDone, self.inner.due_done(now, users))
+    }
+    async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<ScanPage> {
         hooked!(self, Op::ScanUsers, self.inner.scan_users(after, limit))
     }
     async fn destination_state(
@@ -233,5 +247,11 @@ impl<H: Hooks> StateStore for HookedStore<'_, H> {
             Op::PutDeadLetters,
             self.inner.put_dead_letters(letters)
         )
+    }
+    async fn quarantine(&self, entries: &[Quarantined]) -> StoreResult<()> {
+        hooked!(self, Op::Quarantine, self.inner.quarantine(entries))
+    }
+    async fn quarantined(&self, limit: usize) -> StoreResult<Vec<Quarantined>> {
+        hooked!(self, Op::Quarantined, self.inner.quarantined(limit))
     }
 }

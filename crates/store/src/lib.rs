@@ -12,6 +12,7 @@ pub mod error;
 pub mod hooked;
 pub mod model;
 pub mod url;
+pub mod validate;
 
 pub use embedded::EmbeddedStore;
 pub use error::{StoreError, StoreResult};
@@ -20,22 +21,26 @@ pub use model::*;
 pub use url::StoreUrl;
 
 use async_trait::async_trait;
-use audience_core::{Millis, UserState};
+use audience_core::Millis;
 use std::collections::{BTreeMap, HashMap};
 
 /// Where state lives. All methods are safe to call concurrently.
 #[async_trait]
 pub trait StateStore: Send + Sync {
-    /// Loads many users at once; users never saved are absent from the map.
-    async fn load_users(&self, keys: &[String]) -> StoreResult<HashMap<String, UserState>>;
+    /// Loads many users at once; users never saved are absent. A user whose item cannot be
+    /// read back is reported in [`UserLoad::unreadable`], never as an error of the whole call.
+    async fn load_users(&self, keys: &[String]) -> StoreResult<UserLoad>;
 
     /// The users these endpoint IDs are known to belong to.
     async fn load_links(&self, endpoint_ids: &[String]) -> StoreResult<HashMap<String, String>>;
 
     /// Saves a user's new state with everything that follows from it. Fails with
     /// [`StoreError::VersionConflict`] when the stored version is not `expected_version`
-    /// (nothing is written then). A commit is all-or-nothing: a crash never leaves a user
-    /// saved without its memberships, counters and outbox entries, or the reverse.
+    /// (nothing is written then), and with [`StoreError::Rejected`] when the user breaks a
+    /// store limit (see `validate`). Exactly once: a crash never leaves a user saved without
+    /// its memberships, counters and outbox entries eventually following, nor counts them
+    /// twice (SQLite: one transaction; DynamoDB: a pending record in the user item, completed
+    /// idempotently — see docs/dynamodb.md).
     async fn commit_user(&self, commit: &UserCommit) -> StoreResult<()>;
 
     /// Commits many users, each independently: one user's conflict or failure does not undo
@@ -93,13 +98,23 @@ pub trait StateStore: Send + Sync {
     /// The newest ledger rows, newest first.
     async fn ledger(&self, limit: usize) -> StoreResult<Vec<LedgerEntry>>;
 
-    /// Users whose `next_flip_at` is at or before `now`, at most `limit`.
+    /// Users whose `next_flip_at` is at or before `now`, at most `limit`. A user may be
+    /// listed although it is no longer due (an index may lag behind a newer state): callers
+    /// load it and check. Listed users stay listed until [`StateStore::due_done`].
     async fn due_users(&self, now: Millis, limit: usize) -> StoreResult<Vec<String>>;
 
-    /// All users, a page at a time (for rules diffs; a scan). Pass the last user of a page
-    /// as `after` to get the next; pages cover every user once, in an order of the store's
-    /// choosing (key order for SQLite, scan order for DynamoDB).
-    async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserState>>;
+    /// Tells the store these users were re-evaluated at `now` (committed or found not due),
+    /// so their index entries at or before `now` can go. The default does nothing (stores
+    /// that derive the index from the users' own `next_flip_at`).
+    async fn due_done(&self, _now: Millis, _users: &[String]) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// All users, a page at a time (for rules diffs; a scan). Pass the page's `next` as
+    /// `after` to get the next; pages cover every user once, in an order of the store's
+    /// choosing (key order for SQLite, scan order for DynamoDB). Unreadable users are listed
+    /// in the page, not fatal.
+    async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<ScanPage>;
 
     /// A destination's remembered state for a segment (audience ID, last import job…).
     async fn destination_state(
@@ -124,4 +139,10 @@ pub trait StateStore: Send + Sync {
 
     /// Keeps records that were set aside.
     async fn put_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<()>;
+
+    /// Quarantines users (rewriting an entry of the same user replaces it).
+    async fn quarantine(&self, entries: &[Quarantined]) -> StoreResult<()>;
+
+    /// Quarantined users, newest first, at most `limit`.
+    async fn quarantined(&self, limit: usize) -> StoreResult<Vec<Quarantined>>;
 }

@@ -3,7 +3,46 @@
 
 use audience_core::{ChangeKind, MembershipChange, Millis, UserState};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+/// Users read from a store: the readable states, and the keys whose stored item could not be
+/// read back (corrupt, unknown format), each with the reason. One unreadable user never
+/// fails a read for the others: the caller quarantines it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserLoad {
+    /// Readable states by user key (users never saved are absent).
+    pub states: HashMap<String, UserState>,
+    /// Unreadable users: key → what was wrong.
+    pub unreadable: BTreeMap<String, String>,
+}
+
+/// One page of a scan over all users.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScanPage {
+    /// The readable users of the page.
+    pub users: Vec<UserState>,
+    /// Users of the page that could not be read: key → why.
+    pub unreadable: BTreeMap<String, String>,
+    /// Pass as `after` for the next page; `None` when this was the last page.
+    pub next: Option<String>,
+}
+
+/// A user set aside because its state cannot be read or written (corrupt, over a service
+/// limit). Its records are kept as dead letters; the batch goes on for everyone else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quarantined {
+    /// The user key.
+    pub user: String,
+    /// Reason code (`unreadable_state`, `rejected_by_store`).
+    pub reason: String,
+    /// What was wrong.
+    pub message: String,
+    /// When it was quarantined.
+    pub at: Millis,
+    /// Records of this user set aside with it (at most 100 listed).
+    #[serde(default)]
+    pub records: Vec<String>,
+}
 
 /// Everything that follows from applying one batch to one user, saved together.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,10 +57,13 @@ pub struct UserCommit {
     pub outbox: Vec<OutboxEntry>,
     /// Endpoint → user links learned from this user's events.
     pub links: Vec<(String, String)>,
-    /// Another identity (an endpoint-keyed state) folded into this user, to delete.
-    pub absorbed: Option<AbsorbedIdentity>,
+    /// Other identities (endpoint-keyed states) folded into this user, to delete.
+    pub absorbed: Vec<AbsorbedIdentity>,
     /// The batch this commit belongs to (names per-batch delta items; idempotency).
     pub batch_id: String,
+    /// `next_flip_at` of the state as it was loaded (a store's due index is written only
+    /// when it moves).
+    pub prior_next_flip_at: Option<Millis>,
 }
 
 /// An identity folded into a user: its key and the version it was read at. Exits from its

@@ -26,8 +26,9 @@ pub async fn for_each_member(
         }
         for chunk in page.chunks(LOAD_CHUNK) {
             let users = store.load_users(chunk).await?;
+            warn_unreadable(&users);
             for key in chunk {
-                if let Some(state) = users.get(key) {
+                if let Some(state) = users.states.get(key) {
                     seen += 1;
                     each(state);
                 }
@@ -48,7 +49,17 @@ pub async fn load_users(
 ) -> StoreResult<HashMap<String, UserState>> {
     let mut out = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(LOAD_CHUNK) {
-        out.extend(store.load_users(chunk).await?);
+        let users = store.load_users(chunk).await?;
+        warn_unreadable(&users);
+        out.extend(users.states);
     }
     Ok(out)
+}
+
+/// Users whose state cannot be read are skipped (the consumer quarantines them); the sync
+/// goes on for everyone else.
+fn warn_unreadable(users: &audience_store::UserLoad) {
+    for (user, why) in &users.unreadable {
+        tracing::warn!(user = %user, error = %why, "skipping a user whose state is unreadable");
+    }
 }

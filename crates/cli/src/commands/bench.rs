@@ -84,7 +84,6 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
         let input = read_input(f, Some(crate::input::Format::Kinesis))?;
         batches.push(
             input
-                .records
                 .into_iter()
                 .filter_map(|r| match r {
                     InputRecord::Raw(raw) => Some(raw),
@@ -93,11 +92,13 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
                 .collect(),
         );
     }
+    let wall = crate::timeparse::wall_clock();
+    let clock = audience_core::Clock { now: wall, wall };
     let decoded: Vec<Vec<DecodedEvent>> = batches
         .iter()
         .map(|b| {
             b.iter()
-                .filter_map(|r| decode_record(r, &rules.decode).ok())
+                .filter_map(|r| decode_record(r, &rules.decode, clock).ok())
                 .collect()
         })
         .collect();

@@ -31,7 +31,13 @@ pub async fn run(args: ExplainArgs) -> Result<()> {
     let now = args.now.resolve()?;
     let store = open_store(&args.store.store).await?;
     let mut users = store.load_users(std::slice::from_ref(&args.user)).await?;
-    let Some(state) = users.remove(&args.user) else {
+    if let Some(why) = users.unreadable.get(&args.user) {
+        bail!(
+            "user `{}` is quarantined: its stored state cannot be read ({why}); see `audience-stream stats` for quarantined users",
+            args.user
+        );
+    }
+    let Some(state) = users.states.remove(&args.user) else {
         bail!(
             "user `{}` is not in the store {}",
             args.user,

@@ -1,15 +1,23 @@
-//! `replay`: fixture files through the same pipeline as the consumer Lambda, in batches of
-//! up to 10,000, with a progress bar, a summary and (with --out) the set-aside records and
-//! the sync requests that would be sent.
+//! `replay`: files through the same pipeline as the consumer Lambda, streamed in batches of up
+//! to 10,000 (memory stays bounded whatever the input size), with a progress bar, a summary
+//! and (with --out) the set-aside records and the sync requests that would be sent.
+//!
+//! `now` defaults to the newest event time that passes the time bounds, found by a first,
+//! light pass over the files (event and arrival times only). A run that could not apply every
+//! user (failed commits, quarantined users) ends with a non-zero status naming them.
 
 use crate::commands::report::{self, SegmentLine};
-use crate::input::{read_input, row_to_record, Format, InputRecord};
+use crate::input::{row_to_record, FileInfo, Format, InputRecord, RecordReader};
 use crate::open::{load_rules, open_store};
 use crate::timeparse::{parse_rfc3339, wall_clock};
 use crate::{RulesArgs, StoreArgs};
 use anyhow::{Context, Result};
-use audience_core::{decode_record, ChangeKind, DecodeError, DecodedEvent, Millis, RawRecord};
-use audience_pipeline::{process_decoded, BatchOptions};
+use audience_core::time::check_event_time;
+use audience_core::{
+    decode_record, ChangeKind, Clock, DecodeError, DecodedEvent, Millis, Payload, Rules,
+};
+use audience_pipeline::{process_decoded, BatchOptions, BatchOutcome};
+use base64::Engine;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -24,8 +32,9 @@ pub struct ReplayArgs {
     rules: RulesArgs,
     #[command(flatten)]
     store: StoreArgs,
-    /// Evaluate at this instant (RFC 3339). Default: the newest event time in the input
-    /// (the wall clock if the input has no events).
+    /// Evaluate at this instant (RFC 3339). Default: the newest event time in the input that
+    /// passes the time bounds (settings.event_time), so one event dated 2100 cannot become
+    /// `now`; the wall clock if the input has no usable event.
     #[arg(long)]
     now: Option<String>,
     /// Force the input format instead of detecting it per file.
@@ -54,34 +63,29 @@ pub struct ReplayArgs {
     files: Vec<PathBuf>,
 }
 
-/// One input file.
-#[derive(Debug, Serialize)]
-pub struct FileLine {
-    /// The path given.
-    pub path: String,
-    /// Detected (or forced) format.
-    pub format: Format,
-    /// Records (lines) in it.
-    pub records: u64,
-}
-
 /// The replay summary.
 #[derive(Debug, Serialize)]
 pub struct Summary {
     /// The input files.
-    pub files: Vec<FileLine>,
+    pub files: Vec<FileInfo>,
     /// Records read.
     pub records: u64,
     /// Records decoded.
     pub decoded: u64,
-    /// Records already applied in an earlier run (skipped).
+    /// Records whose event was already counted (a replay of the same files, a re-sent event).
     pub duplicates: u64,
-    /// Records set aside.
+    /// Records applied that changed nothing (their effect was already in the state).
+    pub unchanged: u64,
+    /// Records set aside (including the records of quarantined users).
     pub set_aside: u64,
     /// Reason → count.
     pub set_aside_reasons: BTreeMap<String, u64>,
+    /// Users quarantined in this run (state unreadable, or refused by the store).
+    pub quarantined: Vec<QuarantineLine>,
     /// Records whose user could not be committed (retry the replay).
     pub failed: u64,
+    /// Users whose commit failed (at most 100 listed).
+    pub failed_users: Vec<String>,
     /// Distinct users in the store.
     pub users: u64,
     /// The `now` used.
@@ -96,127 +100,55 @@ pub struct Summary {
     pub records_per_second: f64,
 }
 
+/// A user quarantined by the replay.
+#[derive(Debug, Serialize)]
+pub struct QuarantineLine {
+    /// The user key.
+    pub user: String,
+    /// Reason code.
+    pub reason: String,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// Most users named in `failed_users` and `quarantined`.
+const NAMED: usize = 100;
+
 /// Runs `replay`.
 pub async fn run(args: ReplayArgs) -> Result<()> {
     let started = Instant::now();
     let rules = load_rules(&args.rules.rules)?;
-    let mut inputs = Vec::new();
-    let mut files = Vec::new();
-    for path in &args.files {
-        let input = read_input(path, args.format)?;
-        files.push(FileLine {
-            path: path.display().to_string(),
-            format: input.format,
-            records: input.records.len() as u64,
-        });
-        inputs.push(input);
-    }
-    // Decode everything first: `now` defaults to the newest event time in the input.
-    let mut decoded: Vec<Result<DecodedEvent, DecodeError>> = Vec::new();
-    let mut raws: Vec<RawRecord> = Vec::new();
-    let mut rows = Vec::new();
-    for input in inputs {
-        for rec in input.records {
-            match rec {
-                InputRecord::Raw(raw) => {
-                    decoded.push(decode_record(&raw, &rules.decode));
-                    raws.push(raw);
-                }
-                InputRecord::Row(id, row) => {
-                    raws.push(RawRecord {
-                        id: id.clone(),
-                        payload: audience_core::Payload::Json(Vec::new()),
-                        arrival_ms: None,
-                    });
-                    decoded.push(Err(DecodeError {
-                        record: id.clone(),
-                        // Replaced below, once `now` (the rows' timestamp) is known.
-                        kind: audience_core::DecodeErrorKind::NotJson(
-                            "pending attribute row".into(),
-                        ),
-                    }));
-                    rows.push((decoded.len() - 1, id, row));
-                }
-            }
-        }
+    let wall = wall_clock();
+    if let Some(stream) = &args.to_kinesis {
+        return to_kinesis(&args, stream, &rules, wall).await;
     }
     let now: Millis = match &args.now {
         Some(text) => parse_rfc3339(text)?,
-        None => decoded
-            .iter()
-            .filter_map(|d| d.as_ref().ok())
-            .map(|d| d.event.event_timestamp)
-            .max()
-            .unwrap_or_else(wall_clock),
+        None => prescan_now(&args.files, args.format, &rules, wall)?.unwrap_or(wall),
     };
-    for (index, id, row) in rows {
-        let raw: RawRecord = row_to_record(id, row, now, &rules.decode.line_user_id_attribute);
-        decoded[index] = decode_record(&raw, &rules.decode);
-        raws[index] = raw;
-    }
-    if let Some(stream) = &args.to_kinesis {
-        let sent = crate::commands::to_kinesis::send(stream, &raws, &decoded, args.rate).await?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&sent)?);
-        } else {
-            println!(
-                "sent {} of {} records to {} in {} calls ({} re-sent after partial failures, {} never accepted, {} set aside) in {:.2}s",
-                sent.sent, sent.records, sent.stream, sent.calls, sent.retried, sent.failed, sent.set_aside, sent.seconds
-            );
-        }
-        if sent.failed > 0 {
-            anyhow::bail!(
-                "{} records were never accepted by {}",
-                sent.failed,
-                sent.stream
-            );
-        }
-        return Ok(());
-    }
-
+    let clock = Clock { now, wall };
     let store = open_store(&args.store.store).await?;
-    let progress = ProgressBar::with_draw_target(
-        Some(decoded.len() as u64),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} records {per_sec} eta {eta}")
-    {
+    let progress = ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {pos} records {per_sec}") {
         progress.set_style(style);
     }
-    let opts = BatchOptions::default();
-    let mut summary = Summary {
-        files,
-        records: decoded.len() as u64,
-        decoded: 0,
-        duplicates: 0,
-        set_aside: 0,
-        set_aside_reasons: BTreeMap::new(),
-        failed: 0,
-        users: 0,
-        now: audience_core::time::format_rfc3339(now),
-        segments: BTreeMap::new(),
-        pending: BTreeMap::new(),
-        seconds: 0.0,
-        records_per_second: 0.0,
+    let mut out = match &args.out {
+        Some(dir) => Some(SetAsideFile::create(dir)?),
+        None => None,
     };
-    let mut set_aside_all = Vec::new();
-    let mut failed_all = Vec::new();
-    let mut run_changes: BTreeMap<String, SegmentLine> = BTreeMap::new();
-    let mut remaining = decoded.into_iter().peekable();
-    while remaining.peek().is_some() {
-        let chunk: Vec<_> = remaining.by_ref().take(args.batch_size as usize).collect();
-        let batch_id = chunk
-            .first()
-            .map(|r| match r {
-                Ok(e) => e.record.to_string(),
-                Err(e) => e.record.to_string(),
-            })
-            .unwrap_or_default();
+    let mut run = Run::default();
+    let mut reader = RecordReader::new(args.files.clone(), args.format);
+    let opts = BatchOptions::default();
+    loop {
+        let chunk: Vec<InputRecord> = reader
+            .by_ref()
+            .take(args.batch_size as usize)
+            .collect::<Result<_>>()?;
+        if chunk.is_empty() {
+            break;
+        }
         let len = chunk.len() as u64;
-        let (events, errors): (Vec<_>, Vec<_>) = chunk.into_iter().partition(Result::is_ok);
-        let events: Vec<DecodedEvent> = events.into_iter().filter_map(Result::ok).collect();
-        let errors: Vec<DecodeError> = errors.into_iter().filter_map(Result::err).collect();
+        let (batch_id, events, errors) = decode_chunk(chunk, &rules, clock);
         let outcome = process_decoded(
             store.as_ref(),
             &rules,
@@ -228,49 +160,27 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
         )
         .await
         .with_context(|| format!("batch starting at record {batch_id}"))?;
-        summary.decoded += outcome.decoded as u64;
-        summary.duplicates += outcome.duplicates as u64;
-        summary.failed += outcome.failed.len() as u64;
-        for c in &outcome.changes {
-            let line = run_changes.entry(c.segment.clone()).or_default();
-            match c.kind {
-                ChangeKind::Entered => line.entered += 1,
-                ChangeKind::Exited => line.exited += 1,
-            }
+        if let Some(file) = out.as_mut() {
+            file.write(&outcome)?;
         }
-        set_aside_all.extend(outcome.set_aside);
-        failed_all.extend(outcome.failed);
+        run.add(outcome);
         progress.inc(len);
     }
     progress.finish_and_clear();
-    summary.set_aside = set_aside_all.len() as u64;
-    for e in &set_aside_all {
-        *summary
-            .set_aside_reasons
-            .entry(e.kind.reason().to_string())
-            .or_default() += 1;
+    if let Some(file) = out {
+        file.finish()?;
     }
-    summary.users = store.user_count().await?;
-    let counts = store.segment_counts().await?;
-    for seg in &rules.segments {
-        let id = &seg.def.id;
-        let changes = run_changes.get(id).copied().unwrap_or_default();
-        summary.segments.insert(
-            id.clone(),
-            SegmentLine {
-                members: counts.get(id).map_or(0, |c| c.members),
-                entered: changes.entered,
-                exited: changes.exited,
-            },
-        );
-    }
-    summary.pending = report::pending(store.as_ref()).await?;
-    summary.seconds = started.elapsed().as_secs_f64();
-    summary.records_per_second = summary.records as f64 / summary.seconds.max(1e-9);
-
+    let summary = summarize(
+        run,
+        reader.files().to_vec(),
+        store.as_ref(),
+        &rules,
+        now,
+        started,
+    )
+    .await?;
     let mut planned = None;
     if let Some(dir) = &args.out {
-        write_out(dir, &set_aside_all, &failed_all)?;
         planned = Some(write_planned(dir, store.as_ref(), &rules, now).await?);
     }
     if args.json {
@@ -282,8 +192,276 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
             print!("{}", report.to_text());
         }
     }
+    fail_on_unfinished(&summary)
+}
+
+/// A replay that could not apply every user ends non-zero, naming them: their records must
+/// be replayed again (failed) or their state repaired (quarantined).
+fn fail_on_unfinished(s: &Summary) -> Result<()> {
+    let mut problems = Vec::new();
+    if s.failed > 0 {
+        problems.push(format!(
+            "{} records of {} users could not be committed and must be replayed again ({}{})",
+            s.failed,
+            s.failed_users.len(),
+            s.failed_users
+                .iter()
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            if s.failed_users.len() > 10 {
+                ", …"
+            } else {
+                ""
+            }
+        ));
+    }
+    if !s.quarantined.is_empty() {
+        problems.push(format!(
+            "{} users were quarantined and their records kept as dead letters ({}{})",
+            s.quarantined.len(),
+            s.quarantined
+                .iter()
+                .take(10)
+                .map(|q| format!("{}: {}", q.user, q.reason))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if s.quarantined.len() > 10 {
+                ", …"
+            } else {
+                ""
+            }
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("replay incomplete: {}", problems.join("; "))
+    }
+}
+
+/// The default `now`: the newest event time that passes the time bounds (an event dated 2100
+/// or 1970 never becomes `now`). Reads only each record's times, not the whole event.
+fn prescan_now(
+    files: &[PathBuf],
+    format: Option<crate::input::Format>,
+    rules: &Rules,
+    wall: Millis,
+) -> Result<Option<Millis>> {
+    #[derive(serde::Deserialize)]
+    struct Times {
+        event_timestamp: i64,
+        #[serde(default)]
+        arrival_timestamp: Option<i64>,
+    }
+    let mut newest: Option<Millis> = None;
+    for record in RecordReader::new(files.to_vec(), format) {
+        let InputRecord::Raw(raw) = record? else {
+            continue;
+        };
+        let bytes = match &raw.payload {
+            Payload::Json(b) => std::borrow::Cow::Borrowed(b.as_slice()),
+            Payload::Base64(text) => {
+                match base64::engine::general_purpose::STANDARD.decode(text.trim()) {
+                    Ok(b) => std::borrow::Cow::Owned(b),
+                    Err(_) => continue,
+                }
+            }
+        };
+        let Ok(times) = serde_json::from_slice::<Times>(&bytes) else {
+            continue;
+        };
+        let t = times.event_timestamp;
+        let arrival = times.arrival_timestamp.or(raw.arrival_ms).or(Some(t));
+        let clock = Clock { now: t, wall };
+        if check_event_time(t, arrival, clock, &rules.decode.time_bounds).is_ok() {
+            newest = Some(newest.map_or(t, |n| n.max(t)));
+        }
+    }
+    Ok(newest)
+}
+
+/// Decodes one chunk at `clock`; attribute rows become `_import` events at `clock.now`.
+fn decode_chunk(
+    chunk: Vec<InputRecord>,
+    rules: &Rules,
+    clock: Clock,
+) -> (String, Vec<DecodedEvent>, Vec<DecodeError>) {
+    let mut batch_id = String::new();
+    let mut events = Vec::with_capacity(chunk.len());
+    let mut errors = Vec::new();
+    for record in chunk {
+        let raw = match record {
+            InputRecord::Raw(raw) => raw,
+            InputRecord::Row(id, row) => {
+                row_to_record(id, row, clock.now, &rules.decode.line_user_id_attribute)
+            }
+        };
+        if batch_id.is_empty() {
+            batch_id = raw.id.to_string();
+        }
+        match decode_record(&raw, &rules.decode, clock) {
+            Ok(ev) => events.push(ev),
+            Err(e) => errors.push(e),
+        }
+    }
+    (batch_id, events, errors)
+}
+
+/// What the batches of a run added up to.
+#[derive(Default)]
+struct Run {
+    decoded: u64,
+    duplicates: u64,
+    unchanged: u64,
+    set_aside: u64,
+    reasons: BTreeMap<String, u64>,
+    quarantined: Vec<QuarantineLine>,
+    failed: u64,
+    failed_users: std::collections::BTreeSet<String>,
+    changes: BTreeMap<String, SegmentLine>,
+}
+
+impl Run {
+    fn add(&mut self, outcome: BatchOutcome) {
+        self.decoded += outcome.decoded as u64;
+        self.duplicates += outcome.duplicates as u64;
+        self.unchanged += outcome.unchanged as u64;
+        for e in &outcome.set_aside {
+            self.set_aside += 1;
+            *self.reasons.entry(e.kind.reason().to_string()).or_default() += 1;
+        }
+        for q in outcome.quarantined {
+            let n = q.record_ids.len() as u64;
+            self.set_aside += n;
+            if n > 0 {
+                *self
+                    .reasons
+                    .entry("user_quarantined".to_string())
+                    .or_default() += n;
+            }
+            if self.quarantined.len() < NAMED {
+                self.quarantined.push(QuarantineLine {
+                    user: q.entry.user,
+                    reason: q.entry.reason,
+                    message: q.entry.message,
+                });
+            }
+        }
+        self.failed += outcome.failed.len() as u64;
+        for (_, message) in &outcome.failed {
+            if self.failed_users.len() < NAMED {
+                let user = message
+                    .strip_prefix("user `")
+                    .and_then(|m| m.split_once('`'))
+                    .map_or(message.as_str(), |(u, _)| u);
+                self.failed_users.insert(user.to_string());
+            }
+        }
+        for c in &outcome.changes {
+            let line = self.changes.entry(c.segment.clone()).or_default();
+            match c.kind {
+                ChangeKind::Entered => line.entered += 1,
+                ChangeKind::Exited => line.exited += 1,
+            }
+        }
+    }
+}
+
+async fn summarize(
+    run: Run,
+    files: Vec<FileInfo>,
+    store: &dyn audience_store::StateStore,
+    rules: &Rules,
+    now: Millis,
+    started: Instant,
+) -> Result<Summary> {
+    let counts = store.segment_counts().await?;
+    let mut segments = BTreeMap::new();
+    for seg in &rules.segments {
+        let id = &seg.def.id;
+        let changes = run.changes.get(id).copied().unwrap_or_default();
+        segments.insert(
+            id.clone(),
+            SegmentLine {
+                members: counts.get(id).map_or(0, |c| c.members),
+                entered: changes.entered,
+                exited: changes.exited,
+            },
+        );
+    }
+    let records: u64 = files.iter().map(|f| f.records).sum();
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(Summary {
+        files,
+        records,
+        decoded: run.decoded,
+        duplicates: run.duplicates,
+        unchanged: run.unchanged,
+        set_aside: run.set_aside,
+        set_aside_reasons: run.reasons,
+        quarantined: run.quarantined,
+        failed: run.failed,
+        failed_users: run.failed_users.into_iter().collect(),
+        users: store.user_count().await?,
+        now: audience_core::time::format_rfc3339(now),
+        segments,
+        pending: report::pending(store).await?,
+        seconds,
+        records_per_second: records as f64 / seconds.max(1e-9),
+    })
+}
+
+/// `--to-kinesis`: the records go to the stream, a chunk at a time; the consumer applies them.
+/// Attribute rows are stamped with the wall clock (their arrival).
+async fn to_kinesis(args: &ReplayArgs, stream: &str, rules: &Rules, wall: Millis) -> Result<()> {
+    let clock = Clock { now: wall, wall };
+    let mut sender = crate::commands::to_kinesis::Sender::new(stream, args.rate).await;
+    let mut reader = RecordReader::new(args.files.clone(), args.format);
+    loop {
+        let chunk: Vec<InputRecord> = reader
+            .by_ref()
+            .take(TO_KINESIS_CHUNK)
+            .collect::<Result<_>>()?;
+        if chunk.is_empty() {
+            break;
+        }
+        let mut raws = Vec::with_capacity(chunk.len());
+        let mut decoded = Vec::with_capacity(chunk.len());
+        for record in chunk {
+            let raw = match record {
+                InputRecord::Raw(raw) => raw,
+                InputRecord::Row(id, row) => {
+                    row_to_record(id, row, wall, &rules.decode.line_user_id_attribute)
+                }
+            };
+            decoded.push(decode_record(&raw, &rules.decode, clock));
+            raws.push(raw);
+        }
+        sender.send(&raws, &decoded).await?;
+    }
+    let sent = sender.finish();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&sent)?);
+    } else {
+        println!(
+            "sent {} of {} records to {} in {} calls ({} re-sent after partial failures, {} never accepted, {} set aside) in {:.2}s",
+            sent.sent, sent.records, sent.stream, sent.calls, sent.retried, sent.failed, sent.set_aside, sent.seconds
+        );
+    }
+    if sent.failed > 0 {
+        anyhow::bail!(
+            "{} records were never accepted by {}",
+            sent.failed,
+            sent.stream
+        );
+    }
     Ok(())
 }
+
+/// Records sent to Kinesis per chunk (memory stays bounded).
+const TO_KINESIS_CHUNK: usize = 10_000;
 
 /// The requests a sync would send, planned by the sync runner's dry run (nothing is sent or
 /// acknowledged) and written under `DIR/outbox/`: `line/<segment>.json` with every ID, and
@@ -316,28 +494,51 @@ async fn write_planned(
     Ok(report)
 }
 
-fn write_out(
-    dir: &std::path::Path,
-    set_aside: &[DecodeError],
-    failed: &[(audience_core::RecordId, String)],
-) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create output directory {}", dir.display()))?;
-    let path = dir.join("set-aside.jsonl");
-    let mut file = std::io::BufWriter::new(
-        std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?,
-    );
-    for e in set_aside {
-        let line = serde_json::json!({"record": e.record.to_string(), "reason": e.kind.reason(), "message": e.kind.to_string()});
-        writeln!(file, "{line}").with_context(|| format!("cannot write {}", path.display()))?;
+/// `DIR/set-aside.jsonl`, written as the batches go: every record set aside (with its reason),
+/// of a quarantined user, or whose commit failed.
+struct SetAsideFile {
+    path: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+}
+
+impl SetAsideFile {
+    fn create(dir: &std::path::Path) -> Result<SetAsideFile> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+        let path = dir.join("set-aside.jsonl");
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(SetAsideFile {
+            path,
+            file: std::io::BufWriter::new(file),
+        })
     }
-    for (record, error) in failed {
-        let line = serde_json::json!({"record": record.to_string(), "reason": "commit_failed", "message": error});
-        writeln!(file, "{line}").with_context(|| format!("cannot write {}", path.display()))?;
+
+    fn write(&mut self, outcome: &BatchOutcome) -> Result<()> {
+        let mut lines = Vec::new();
+        for e in &outcome.set_aside {
+            lines.push(serde_json::json!({"record": e.record.to_string(), "reason": e.kind.reason(), "message": e.kind.to_string()}));
+        }
+        for q in &outcome.quarantined {
+            for record in &q.record_ids {
+                lines.push(serde_json::json!({"record": record.to_string(), "reason": "user_quarantined", "message": format!("user `{}` is quarantined: {}", q.entry.user, q.entry.message)}));
+            }
+        }
+        for (record, error) in &outcome.failed {
+            lines.push(serde_json::json!({"record": record.to_string(), "reason": "commit_failed", "message": error}));
+        }
+        for line in lines {
+            writeln!(self.file, "{line}")
+                .with_context(|| format!("cannot write {}", self.path.display()))?;
+        }
+        Ok(())
     }
-    file.flush()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+
+    fn finish(mut self) -> Result<()> {
+        self.file
+            .flush()
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
 }
 
 fn print_human(s: &Summary, out: Option<&PathBuf>) {
@@ -346,9 +547,10 @@ fn print_human(s: &Summary, out: Option<&PathBuf>) {
         s.records, s.seconds, s.records_per_second, s.now
     );
     println!(
-        "decoded {}, duplicates {}, set aside {}{}, failed {}, users in store {}",
+        "decoded {}, duplicates {}, no effect {}, set aside {}{}, failed {}, users in store {}",
         s.decoded,
         s.duplicates,
+        s.unchanged,
         s.set_aside,
         if s.set_aside_reasons.is_empty() {
             String::new()

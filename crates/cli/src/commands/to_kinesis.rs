@@ -46,55 +46,87 @@ fn event_bytes(raw: &RawRecord) -> Option<Vec<u8>> {
     }
 }
 
-/// Sends the decoded records (and counts the others) to `stream`.
-pub async fn send(
-    stream: &str,
-    raws: &[RawRecord],
-    decoded: &[Result<DecodedEvent, DecodeError>],
-    rate: Option<u32>,
-) -> Result<SendSummary> {
-    let started = std::time::Instant::now();
-    let mut out = Vec::with_capacity(raws.len());
-    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-    for (raw, d) in raws.iter().zip(decoded) {
-        match (d, event_bytes(raw)) {
-            (Ok(ev), Some(bytes)) => out.push(OutRecord::new(ev.key.id.clone(), bytes)),
-            (Err(e), _) => *reasons.entry(e.kind.reason().to_string()).or_default() += 1,
-            (Ok(_), None) => *reasons.entry("not_base64".to_string()).or_default() += 1,
+/// Sends records to a stream a chunk at a time, adding up what happened.
+pub struct Sender {
+    stream: String,
+    sender: KinesisSender,
+    summary: SendSummary,
+    progress: ProgressBar,
+    started: std::time::Instant,
+}
+
+impl Sender {
+    /// A sender to `stream` (endpoint and credentials from the AWS SDK's configuration).
+    pub async fn new(stream: &str, rate: Option<u32>) -> Sender {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let sender = KinesisSender::new(
+            aws_sdk_kinesis::Client::new(&config),
+            stream,
+            SenderOptions {
+                rate_per_sec: rate,
+                retry: audience_retry::RetryPolicy {
+                    max_retries: 7,
+                    first_wait: std::time::Duration::from_millis(200),
+                    cap: std::time::Duration::from_secs(10),
+                    jitter: true,
+                },
+            },
+        );
+        Sender {
+            stream: stream.to_string(),
+            sender,
+            summary: SendSummary {
+                stream: stream.to_string(),
+                records: 0,
+                sent: 0,
+                retried: 0,
+                failed: 0,
+                calls: 0,
+                set_aside: 0,
+                set_aside_reasons: BTreeMap::new(),
+                seconds: 0.0,
+            },
+            progress: ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+            started: std::time::Instant::now(),
         }
     }
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
-    let sender = KinesisSender::new(
-        aws_sdk_kinesis::Client::new(&config),
-        stream,
-        SenderOptions {
-            rate_per_sec: rate,
-            retry: audience_retry::RetryPolicy {
-                max_retries: 7,
-                first_wait: std::time::Duration::from_millis(200),
-                cap: std::time::Duration::from_secs(10),
-                jitter: true,
-            },
-        },
-    );
-    let progress =
-        ProgressBar::with_draw_target(Some(out.len() as u64), ProgressDrawTarget::stderr());
-    let report = sender
-        .send(out, |n| progress.inc(n))
-        .await
-        .with_context(|| format!("sending to Kinesis stream {stream}"))?;
-    progress.finish_and_clear();
-    Ok(SendSummary {
-        stream: stream.to_string(),
-        records: raws.len() as u64,
-        sent: report.sent,
-        retried: report.retried,
-        failed: report.failed.len() as u64,
-        calls: report.calls,
-        set_aside: reasons.values().sum(),
-        set_aside_reasons: reasons,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+
+    /// Sends the decoded records of a chunk (and counts the others).
+    pub async fn send(
+        &mut self,
+        raws: &[RawRecord],
+        decoded: &[Result<DecodedEvent, DecodeError>],
+    ) -> Result<()> {
+        let mut out = Vec::with_capacity(raws.len());
+        let reasons = &mut self.summary.set_aside_reasons;
+        for (raw, d) in raws.iter().zip(decoded) {
+            match (d, event_bytes(raw)) {
+                (Ok(ev), Some(bytes)) => out.push(OutRecord::new(ev.key.id.clone(), bytes)),
+                (Err(e), _) => *reasons.entry(e.kind.reason().to_string()).or_default() += 1,
+                (Ok(_), None) => *reasons.entry("not_base64".to_string()).or_default() += 1,
+            }
+        }
+        self.summary.records += raws.len() as u64;
+        let progress = &self.progress;
+        let report = self
+            .sender
+            .send(out, |n| progress.inc(n))
+            .await
+            .with_context(|| format!("sending to Kinesis stream {}", self.stream))?;
+        self.summary.sent += report.sent;
+        self.summary.retried += report.retried;
+        self.summary.failed += report.failed.len() as u64;
+        self.summary.calls += report.calls;
+        Ok(())
+    }
+
+    /// The totals.
+    pub fn finish(mut self) -> SendSummary {
+        self.progress.finish_and_clear();
+        self.summary.set_aside = self.summary.set_aside_reasons.values().sum();
+        self.summary.seconds = self.started.elapsed().as_secs_f64();
+        self.summary
+    }
 }

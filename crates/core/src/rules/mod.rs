@@ -9,9 +9,10 @@
 pub mod model;
 
 use crate::decode::DecodeOptions;
-use crate::time::RuleDuration;
+use crate::hash::fnv1a64;
+use crate::time::{RuleDuration, TimeBounds};
 pub use model::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 /// A rules-file problem, located in the file.
@@ -51,10 +52,17 @@ pub struct AggSpec {
     pub where_: Vec<(String, String)>,
     /// Metric names multiplied together for the sum/max; empty for counts only.
     pub factors: Vec<String>,
+    /// The longest window of any condition over it, in days: buckets older are dropped.
+    pub days: i32,
 }
 
 impl AggSpec {
-    fn new(event_type: &str, where_: &BTreeMap<String, String>, factors: Vec<String>) -> AggSpec {
+    fn new(
+        event_type: &str,
+        where_: &BTreeMap<String, String>,
+        factors: Vec<String>,
+        days: i32,
+    ) -> AggSpec {
         let where_: Vec<(String, String)> =
             where_.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let mut canonical = event_type.to_string();
@@ -67,10 +75,11 @@ impl AggSpec {
         canonical.push('\u{1e}');
         canonical.push_str(&factors.join("*"));
         AggSpec {
-            id: format!("{:08x}", fnv1a(canonical.as_bytes()) as u32),
+            id: format!("{:08x}", fnv1a64(canonical.as_bytes()) as u32),
             event_type: event_type.to_string(),
             where_,
             factors,
+            days,
         }
     }
 
@@ -88,21 +97,18 @@ impl AggSpec {
         if self.factors.is_empty() {
             return Some(None);
         }
+        // Factors are bounded at decode (±1e15); the product saturates, so it stays finite.
         let mut product = 1.0;
         for f in &self.factors {
             match event.metrics.get(f) {
-                Some(v) if v.is_finite() => product *= v,
+                Some(v) if v.is_finite() => {
+                    product = crate::limits::clamp_aggregate(product * v);
+                }
                 _ => return Some(None),
             }
         }
         Some(Some(product))
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// Which attribute map a comparison reads.
@@ -196,9 +202,19 @@ pub struct Rules {
     pub aggs: Vec<AggSpec>,
     /// The longest window of any condition, in days (at least 1).
     pub max_window_days: i32,
+    /// Event types whose first/last-seen times a condition reads (`*` is always kept).
+    pub recency_types: BTreeSet<String>,
+    /// Attributes kept in state (`u:<name>` / `e:<name>`): those conditions read and those
+    /// `settings.keep_attributes` names.
+    pub kept_attributes: BTreeSet<String>,
+    /// `settings.keep_attributes` holds `*`: keep every attribute (at most 64 per user).
+    pub keep_all_attributes: bool,
     /// Decoding choices from `settings`.
     pub decode: DecodeOptions,
 }
+
+/// Most attributes a user keeps when `keep_attributes` is `*`.
+pub const MAX_KEPT_ATTRIBUTES: usize = 64;
 
 impl Rules {
     /// Loads and validates a rules file. `file` names it in errors.
@@ -226,6 +242,17 @@ impl Rules {
     /// The segment with this ID.
     pub fn segment(&self, id: &str) -> Option<&Segment> {
         self.segments.iter().find(|s| s.def.id == id)
+    }
+
+    /// Whether an attribute (`u:<name>` / `e:<name>`) is kept in state.
+    pub fn keeps_attribute(&self, key: &str) -> bool {
+        self.keep_all_attributes || self.kept_attributes.contains(key)
+    }
+
+    /// The same rules with the key the LINE webhook function signs its records with.
+    pub fn with_record_key(mut self, key: crate::signature::RecordKey) -> Rules {
+        self.decode.record_key = Some(key);
+        self
     }
 }
 
@@ -271,20 +298,12 @@ fn compile(parsed: RulesFile, text: &str, file: &str) -> Result<Rules, RulesErro
         }
         validate_destinations(seg).map_err(at)?;
     }
-    let mut aggs: Vec<AggSpec> = Vec::new();
-    let mut max_window_days = 1;
+    let mut found = Found::default();
     let mut compiled = Vec::with_capacity(parsed.segments.len());
     let mut deps: Vec<Vec<usize>> = Vec::new();
     for seg in &parsed.segments {
         let mut seg_deps = Vec::new();
-        let cond = compile_cond(
-            &seg.condition,
-            &ids,
-            &mut aggs,
-            &mut max_window_days,
-            &mut seg_deps,
-        )
-        .map_err(|m| {
+        let cond = compile_cond(&seg.condition, &ids, &mut found, &mut seg_deps).map_err(|m| {
             locate(
                 &format!("id: {}", seg.id),
                 format!("segment `{}`: {m}", seg.id),
@@ -316,16 +335,102 @@ fn compile(parsed: RulesFile, text: &str, file: &str) -> Result<Rules, RulesErro
         reindex(&mut cond, &new_index);
         segments[new_index[old]] = Some(Segment { def, cond });
     }
+    let settings = &parsed.settings;
+    let time_bounds = event_time_bounds(settings, &found)
+        .map_err(|m| locate("event_time", format!("settings.event_time: {m}")))?;
+    let mut kept_attributes = found.attributes;
+    let mut keep_all_attributes = false;
+    for name in &settings.keep_attributes {
+        if name == "*" {
+            keep_all_attributes = true;
+        } else if name.is_empty() {
+            return Err(locate(
+                "keep_attributes",
+                "settings.keep_attributes holds an empty name".into(),
+            ));
+        } else {
+            kept_attributes.insert(format!("u:{name}"));
+            kept_attributes.insert(format!("e:{name}"));
+        }
+    }
+    if settings.line_user_id_sources.is_empty() {
+        return Err(locate(
+            "line_user_id_sources",
+            "settings.line_user_id_sources is empty: no user could ever be LINE-linked; list at least one of user_attribute, signed_webhook, event_attribute".into(),
+        ));
+    }
     Ok(Rules {
         segments: segments.into_iter().flatten().collect(),
-        aggs,
-        max_window_days,
+        aggs: found.aggs,
+        max_window_days: found.max_days,
+        recency_types: found.recency_types,
+        kept_attributes,
+        keep_all_attributes,
         decode: DecodeOptions {
-            key_order: parsed.settings.user_key.clone(),
-            line_user_id_attribute: parsed.settings.line_user_id_attribute.clone(),
+            key_order: settings.user_key.clone(),
+            line_user_id_attribute: settings.line_user_id_attribute.clone(),
+            line_sources: settings.line_user_id_sources.clone(),
+            time_bounds,
             ..DecodeOptions::default()
         },
     })
+}
+
+/// What compiling the conditions found: aggregates, the longest window and recency bound, the
+/// event types and attributes conditions read.
+struct Found {
+    aggs: Vec<AggSpec>,
+    max_days: i32,
+    longest_recency: RuleDuration,
+    recency_types: BTreeSet<String>,
+    attributes: BTreeSet<String>,
+}
+
+impl Default for Found {
+    fn default() -> Self {
+        Found {
+            aggs: Vec::new(),
+            max_days: 1,
+            longest_recency: RuleDuration::days(1),
+            recency_types: BTreeSet::new(),
+            attributes: BTreeSet::new(),
+        }
+    }
+}
+
+impl Found {
+    /// The index of an aggregate, adding it (or widening its window) as needed.
+    fn agg_index(&mut self, spec: AggSpec) -> usize {
+        self.max_days = self.max_days.max(spec.days);
+        if let Some(i) = self.aggs.iter().position(|a| a.id == spec.id) {
+            self.aggs[i].days = self.aggs[i].days.max(spec.days);
+            i
+        } else {
+            self.aggs.push(spec);
+            self.aggs.len() - 1
+        }
+    }
+}
+
+/// The event-time bounds: as set, or 1 day ahead and (longest window or recency bound + 30
+/// days) behind.
+fn event_time_bounds(settings: &Settings, found: &Found) -> Result<TimeBounds, String> {
+    let longest = RuleDuration::days(i64::from(found.max_days)).max(found.longest_recency);
+    let default_behind = RuleDuration::days(longest.millis().div_euclid(crate::time::DAY_MS) + 31);
+    let set = settings.event_time.as_ref();
+    let bounds = TimeBounds {
+        max_ahead: set
+            .and_then(|e| e.max_ahead)
+            .unwrap_or(RuleDuration::days(1)),
+        max_behind: set.and_then(|e| e.max_behind).unwrap_or(default_behind),
+    };
+    if bounds.max_behind < longest {
+        return Err(format!(
+            "max_behind {} is shorter than the longest window or recency bound of the rules ({longest}): events the rules count would be set aside",
+            bounds.max_behind
+        ));
+    }
+    Ok(bounds)
 }
 
 fn validate_destinations(seg: &SegmentDef) -> Result<(), String> {
@@ -369,18 +474,9 @@ fn window_days(within: RuleDuration) -> Result<i32, String> {
 fn compile_cond(
     cond: &Condition,
     ids: &HashMap<&str, usize>,
-    aggs: &mut Vec<AggSpec>,
-    max_days: &mut i32,
+    found: &mut Found,
     deps: &mut Vec<usize>,
 ) -> Result<Cond, String> {
-    let mut agg_index = |spec: AggSpec| -> usize {
-        if let Some(i) = aggs.iter().position(|a| a.id == spec.id) {
-            i
-        } else {
-            aggs.push(spec);
-            aggs.len() - 1
-        }
-    };
     Ok(match cond {
         Condition::All(list) | Condition::Any(list) => {
             if list.is_empty() {
@@ -388,7 +484,7 @@ fn compile_cond(
             }
             let children = list
                 .iter()
-                .map(|c| compile_cond(c, ids, aggs, max_days, deps))
+                .map(|c| compile_cond(c, ids, found, deps))
                 .collect::<Result<Vec<_>, _>>()?;
             if matches!(cond, Condition::All(_)) {
                 Cond::All(children)
@@ -396,11 +492,19 @@ fn compile_cond(
                 Cond::Any(children)
             }
         }
-        Condition::Not(inner) => {
-            Cond::Not(Box::new(compile_cond(inner, ids, aggs, max_days, deps)?))
+        Condition::Not(inner) => Cond::Not(Box::new(compile_cond(inner, ids, found, deps)?)),
+        Condition::UserAttribute(t) | Condition::EndpointAttribute(t) => {
+            let scope = if matches!(cond, Condition::UserAttribute(_)) {
+                AttrScope::User
+            } else {
+                AttrScope::Endpoint
+            };
+            let test = check_attr(t)?;
+            found
+                .attributes
+                .insert(format!("{}{}", scope.prefix(), test.name));
+            Cond::Attr(scope, test)
         }
-        Condition::UserAttribute(t) => Cond::Attr(AttrScope::User, check_attr(t)?),
-        Condition::EndpointAttribute(t) => Cond::Attr(AttrScope::Endpoint, check_attr(t)?),
         Condition::EventCount(t) => {
             let days = window_days(t.within)?;
             if t.min.is_none() && t.max.is_none() {
@@ -414,8 +518,7 @@ fn compile_cond(
                     return Err(format!("event_count min {lo} is greater than max {hi}"));
                 }
             }
-            *max_days = (*max_days).max(days);
-            let agg = agg_index(AggSpec::new(&t.event_type, &t.where_, Vec::new()));
+            let agg = found.agg_index(AggSpec::new(&t.event_type, &t.where_, Vec::new(), days));
             Cond::Count {
                 agg,
                 days,
@@ -438,8 +541,7 @@ fn compile_cond(
                     t.metric
                 ));
             }
-            *max_days = (*max_days).max(days);
-            let agg = agg_index(AggSpec::new(&t.event_type, &t.where_, factors));
+            let agg = found.agg_index(AggSpec::new(&t.event_type, &t.where_, factors, days));
             Cond::Metric {
                 agg,
                 days,
@@ -458,6 +560,10 @@ fn compile_cond(
                     )
                 }
             };
+            if let Some(ty) = &t.event_type {
+                found.recency_types.insert(ty.clone());
+            }
+            found.longest_recency = found.longest_recency.max(bound);
             Cond::Recency {
                 first: matches!(cond, Condition::FirstSeen(_)),
                 event_type: t.event_type.clone(),

@@ -3,7 +3,7 @@
 //! Every struct denies unknown keys, so a typo is an error at load time, not a silently
 //! ignored condition. The reference with examples is docs/rules.md.
 
-use crate::decode::KeyField;
+use crate::decode::{KeyField, LineIdSource};
 use crate::time::RuleDuration;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -34,6 +34,17 @@ pub struct Settings {
     pub user_key: Vec<KeyField>,
     /// The user attribute that holds the LINE user ID (default `lineUserId`).
     pub line_user_id_attribute: String,
+    /// Where a LINE user ID may be learned from (default: `user_attribute` and
+    /// `signed_webhook`; `event_attribute` is opt-in and unsafe with app-written streams).
+    pub line_user_id_sources: Vec<LineIdSource>,
+    /// Attribute names (user or endpoint) kept in each user's state besides those a condition
+    /// reads: columns exported to Pinpoint, placeholders of messages. `"*"` keeps every
+    /// attribute (at most 64 per user, by name).
+    pub keep_attributes: Vec<String>,
+    /// How far an event's time may lie from its arrival; beyond it the record is set aside as
+    /// `time_out_of_range`. Default: 1 day ahead, and behind by the longest window or recency
+    /// bound of the rules plus 30 days.
+    pub event_time: Option<EventTimeSettings>,
 }
 
 impl Default for Settings {
@@ -41,8 +52,23 @@ impl Default for Settings {
         Settings {
             user_key: vec![KeyField::UserId, KeyField::EndpointId, KeyField::ClientId],
             line_user_id_attribute: "lineUserId".to_string(),
+            line_user_id_sources: vec![LineIdSource::UserAttribute, LineIdSource::SignedWebhook],
+            keep_attributes: Vec::new(),
+            event_time: None,
         }
     }
+}
+
+/// `settings.event_time`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventTimeSettings {
+    /// Largest time ahead of arrival (default 1d).
+    #[serde(default)]
+    pub max_ahead: Option<RuleDuration>,
+    /// Largest time behind arrival (default: longest rule duration + 30d).
+    #[serde(default)]
+    pub max_behind: Option<RuleDuration>,
 }
 
 /// One segment.

@@ -184,12 +184,21 @@ fn line_linked_and_blocked() {
     let mut bad = ev.clone();
     bad["endpoint"]["User"]["UserAttributes"]["lineUserId"] = json!(["not-a-line-id"]);
     assert!(member_after(&seg("{ line_linked: false }"), &[bad], NOW));
-    let unfollow = json!({"event_type": "line.unfollow", "event_timestamp": NOW - 5, "endpoint": {"User": {"UserId": "u1"}}});
-    assert!(!member_after(
-        &seg("{ line_linked: true }"),
-        &[ev, unfollow],
-        NOW
-    ));
+    // The signed webhook's unfollow (folded into u1 through the `line:` link) unlinks.
+    let r = rules(&seg("{ line_linked: true }"));
+    let unfollow = line_event(
+        "line.unfollow",
+        "U0123456789abcdef0123456789abcdef",
+        NOW - 5,
+        2,
+    );
+    let out = apply(
+        &UserState::new("u1"),
+        &[decoded(&ev, "s", 1), unfollow],
+        &r,
+        NOW,
+    );
+    assert!(!out.state.memberships.contains_key("a"));
 }
 
 #[test]
@@ -235,7 +244,10 @@ fn an_attribute_import_keeps_the_endpoint_address_in_any_order() {
         "event_type": "_import.attributes", "event_timestamp": NOW,
         "endpoint": {"Id": "ep-u1", "Attributes": {"pref": ["大阪府"]}, "User": {"UserId": "u1"}}
     });
-    let r = rules(&seg("{ line_linked: true }"));
+    let r = rules(&format!(
+        "settings: {{ keep_attributes: [pref] }}\n{}",
+        seg("{ line_linked: true }")
+    ));
     let a = decoded(&full, "s", 1);
     let b = decoded(&import, "s", 2);
     for order in [vec![a.clone(), b.clone()], vec![b, a]] {

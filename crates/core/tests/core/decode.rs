@@ -20,7 +20,7 @@ fn raw_b64(data: &str) -> RawRecord {
 }
 
 fn reason(data: &str) -> DecodeErrorKind {
-    decode_record(&raw_b64(data), &DecodeOptions::default())
+    decode_record(&raw_b64(data), &DecodeOptions::default(), clock())
         .unwrap_err()
         .kind
 }
@@ -32,7 +32,12 @@ fn seed_002_event_decodes_to_its_user_and_times() {
         "/../../fixtures/seed-002-event.json"
     ))
     .unwrap();
-    let ev = decode_record(&raw_b64(&b64(text.as_bytes())), &DecodeOptions::default()).unwrap();
+    let ev = decode_record(
+        &raw_b64(&b64(text.as_bytes())),
+        &DecodeOptions::default(),
+        clock(),
+    )
+    .unwrap();
     assert_eq!(
         ev.key.id,
         "ap-northeast-1:d473ddb6-e26b-4cfc-8caf-5f3c3790587a"
@@ -49,7 +54,7 @@ fn seed_002_event_decodes_to_its_user_and_times() {
     );
     assert_eq!(endpoint.opt_out.as_deref(), Some("ALL"));
     assert_eq!(
-        ev.links("lineUserId"),
+        ev.links(&DecodeOptions::default()),
         vec![(
             "c3cc0c40-d0ad-11e9-b963-3d4f07405ba8".to_string(),
             "ap-northeast-1:d473ddb6-e26b-4cfc-8caf-5f3c3790587a".to_string()
@@ -71,7 +76,7 @@ fn seed_002_kinesis_envelope_names_shard_and_sequence() {
         raw[0].id.seq,
         "49599259535682552348557865618060497301418154171654209538"
     );
-    let ev = decode_record(&raw[0], &DecodeOptions::default()).unwrap();
+    let ev = decode_record(&raw[0], &DecodeOptions::default(), clock()).unwrap();
     assert_eq!(ev.event.event_type, "_session.stop");
 }
 
@@ -100,7 +105,8 @@ fn every_failure_kind_is_named() {
         ..DecodeOptions::default()
     };
     let big = json!({"event_type": "x", "event_timestamp": 1, "client": {"client_id": "c"}, "attributes": {"pad": "y".repeat(200)}});
-    let err = decode_record(&raw_b64(&b64(big.to_string().as_bytes())), &opts).unwrap_err();
+    let err =
+        decode_record(&raw_b64(&b64(big.to_string().as_bytes())), &opts, clock()).unwrap_err();
     assert_eq!(err.kind.reason(), "too_large");
     assert!(err.to_string().contains("shardId-000000000000:7"), "{err}");
     // A missing required field is a typed error too, never a panic.
@@ -114,7 +120,7 @@ fn every_failure_kind_is_named() {
 fn campaign_endpoint_string_is_decoded() {
     let endpoint = json!({"Id": "ep-9", "ChannelType": "APNS", "User": {"UserId": "user-9"}});
     let ev = json!({
-        "event_type": "_campaign.send", "event_timestamp": 5,
+        "event_type": "_campaign.send", "event_timestamp": NOW,
         "client_context": {"custom": {"endpoint": endpoint.to_string()}},
         "attributes": {"campaign_id": "c1", "treatment_id": 0}
     });
@@ -129,20 +135,20 @@ fn campaign_endpoint_string_is_decoded() {
 #[test]
 fn email_event_falls_back_to_client_id() {
     let ev = json!({
-        "event_type": "_email.open", "event_timestamp": 5,
+        "event_type": "_email.open", "event_timestamp": NOW,
         "client": {"client_id": "ep-42"}, "device": {}, "session": {},
         "facets": {"email_channel": {"mail_event": {"mail": {}}}}
     });
     let d = decoded(&ev, "s", 1);
     assert_eq!(d.key.id, "ep-42");
     assert!(d.key.is_endpoint());
-    assert!(d.links("lineUserId").is_empty());
+    assert!(d.links(&DecodeOptions::default()).is_empty());
 }
 
 #[test]
 fn null_maps_and_unknown_fields_are_accepted() {
     let ev = json!({
-        "event_type": "custom", "event_timestamp": 5, "brand_new_field": {"x": 1},
+        "event_type": "custom", "event_timestamp": NOW, "brand_new_field": {"x": 1},
         "attributes": null, "metrics": null, "client": {"client_id": "c"}
     });
     let d = decoded(&ev, "s", 1);

@@ -40,7 +40,9 @@ pub async fn replay_fixture(store: &dyn StateStore, rules: &Rules) {
     for chunk in records.chunks(100) {
         let now = chunk
             .iter()
-            .filter_map(|r| decode_record(r, &rules.decode).ok())
+            .filter_map(|r| {
+                decode_record(r, &rules.decode, audience_core::Clock::at(i64::MAX)).ok()
+            })
             .map(|d| d.event.event_timestamp)
             .max()
             .unwrap();

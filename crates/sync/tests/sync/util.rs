@@ -77,7 +77,7 @@ pub async fn change(
     let keys: Vec<String> = list.iter().map(|u| u.key.clone()).collect();
     let mut loaded = HashMap::new();
     for chunk in keys.chunks(500) {
-        loaded.extend(store.load_users(chunk).await.unwrap());
+        loaded.extend(store.load_users(chunk).await.unwrap().states);
     }
     for u in list {
         let base = loaded
@@ -127,7 +127,8 @@ pub async fn change(
                 changes,
                 outbox,
                 links: Vec::new(),
-                absorbed: None,
+                absorbed: Vec::new(),
+                prior_next_flip_at: None,
                 batch_id: format!("test-{at}"),
             })
             .await
@@ -155,7 +156,7 @@ pub async fn line_members(store: &dyn StateStore, segment: &str) -> BTreeSet<Str
         if page.is_empty() {
             return out;
         }
-        for u in store.load_users(&page).await.unwrap().values() {
+        for u in store.load_users(&page).await.unwrap().states.values() {
             if let Some(id) = u.active_line_user_id() {
                 out.insert(id.to_string());
             }

@@ -1,0 +1,231 @@
+//! The pending fan-out of a commit: everything that follows from a user's new state besides
+//! the state itself (membership items, counter and user-count elements, outbox entries,
+//! links), stored in the user item (`p`) by the same conditional write that saves the state.
+//!
+//! Why: DynamoDB transactions bill every write twice and hold at most 100 actions, so a commit
+//! is one conditional PutItem of the user item, and the rest is written afterwards with
+//! idempotent writes (set `ADD`, version-conditioned puts) keyed by the fan-out ID. A crash
+//! between the two leaves the pending record in the user item; whoever loads the user next
+//! (the retried batch, another batch, the sweep) writes it again — harmlessly, being
+//! idempotent — and removes it. Exactly once, without a transaction or a ceiling.
+
+use audience_core::hash::Fnv64;
+use audience_core::{ChangeKind, Millis};
+use audience_store::UserCommit;
+use serde::{Deserialize, Serialize};
+
+/// One membership change, with the version that orders it among the user's changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingChange {
+    /// Segment ID.
+    pub segment: String,
+    /// The user (the committing user, or an identity folded into it).
+    pub user: String,
+    /// Entered (true) or exited.
+    pub entered: bool,
+    /// When.
+    pub at: Millis,
+    /// Orders this change among the user's: the committing user's new version, or an absorbed
+    /// identity's last version + 1.
+    pub version: u64,
+}
+
+impl PendingChange {
+    /// The change's stable ID (8 bytes): the element counter items count.
+    pub fn id(&self) -> [u8; 8] {
+        let mut h = Fnv64::new();
+        h.field(self.segment.as_bytes());
+        h.field(self.user.as_bytes());
+        h.field(&self.version.to_le_bytes());
+        h.field(&[u8::from(self.entered)]);
+        h.finish().to_le_bytes()
+    }
+}
+
+/// One outbox entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingOutbox {
+    /// Destination kind.
+    pub destination: String,
+    /// Segment ID.
+    pub segment: String,
+    /// User key.
+    pub user: String,
+    /// Add (true) or remove.
+    pub add: bool,
+    /// When the change happened.
+    pub at: Millis,
+    /// Orders entries of one user: the newest version wins.
+    pub version: u64,
+}
+
+/// What a commit still has to write after the user item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingFanOut {
+    /// The fan-out ID (time-ordered, unique per commit call): names the items written.
+    pub fanout: String,
+    /// The user's version in the committing write.
+    pub version: u64,
+    /// Membership changes.
+    pub changes: Vec<PendingChange>,
+    /// Outbox entries.
+    pub outbox: Vec<PendingOutbox>,
+    /// Endpoint → user links.
+    pub links: Vec<(String, String)>,
+    /// The commit created the user.
+    pub new_user: bool,
+    /// Identities folded into the user (deleted by the commit).
+    pub absorbed: Vec<(String, u64)>,
+    /// Items each set is spread over (chosen by the committing batch so that no item nears
+    /// DynamoDB's 400 KB; stored so a re-written fan-out puts every element where it was).
+    pub chunks: u16,
+}
+
+impl PendingFanOut {
+    /// The fan-out of a commit (empty when only the state changes).
+    pub fn of(commit: &UserCommit, fanout: &str) -> PendingFanOut {
+        let user = commit.state.user.as_str();
+        let version_of = |key: &str| {
+            commit
+                .absorbed
+                .iter()
+                .find(|a| a.key == key && key != user)
+                .map_or(commit.state.version, |a| a.version.saturating_add(1))
+        };
+        PendingFanOut {
+            fanout: fanout.to_string(),
+            version: commit.state.version,
+            changes: commit
+                .changes
+                .iter()
+                .map(|c| PendingChange {
+                    segment: c.segment.clone(),
+                    user: c.user.clone(),
+                    entered: c.kind == ChangeKind::Entered,
+                    at: c.at,
+                    version: version_of(&c.user),
+                })
+                .collect(),
+            outbox: commit
+                .outbox
+                .iter()
+                .map(|e| PendingOutbox {
+                    destination: e.destination.clone(),
+                    segment: e.segment.clone(),
+                    user: e.user.clone(),
+                    add: e.op == ChangeKind::Entered,
+                    at: e.at,
+                    version: version_of(&e.user),
+                })
+                .collect(),
+            links: commit.links.clone(),
+            new_user: commit.expected_version == 0,
+            absorbed: commit
+                .absorbed
+                .iter()
+                .map(|a| (a.key.clone(), a.version))
+                .collect(),
+            chunks: 1,
+        }
+    }
+
+    /// Bytes this fan-out adds to the largest per-batch item, roughly.
+    pub fn weight(&self) -> usize {
+        let outbox: usize = self.outbox.iter().map(|o| o.user.len() + 48).sum();
+        outbox + self.changes.len() * 10 + 10
+    }
+
+    /// Whether there is nothing to write besides the state.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+            && self.outbox.is_empty()
+            && self.links.is_empty()
+            && !self.new_user
+            && self.absorbed.is_empty()
+    }
+
+    /// The stored form.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// Reads the stored form.
+    pub fn decode(bytes: &[u8]) -> Result<PendingFanOut, String> {
+        postcard::from_bytes(bytes).map_err(|e| format!("pending fan-out does not decode: {e}"))
+    }
+}
+
+/// Bytes of set elements one per-batch item may hold (DynamoDB's item limit is 400 KB).
+pub const MAX_ITEM_SET_BYTES: usize = 200_000;
+
+/// How many items a batch's sets must be spread over, given its fan-outs' weights.
+pub fn chunks_for(total_weight: usize) -> u16 {
+    u16::try_from(total_weight / MAX_ITEM_SET_BYTES + 1).unwrap_or(u16::MAX)
+}
+
+/// Which of `chunks` items an element goes to (stable: a re-written fan-out agrees).
+pub fn chunk_of(element: &[u8], chunks: u16) -> usize {
+    (audience_core::hash::fnv1a64(element) % u64::from(chunks.max(1))) as usize
+}
+
+/// An outbox element: `<+|->|<version>|<at>|<user>` (sortable fixed-width numbers).
+pub fn outbox_element(e: &PendingOutbox) -> String {
+    format!(
+        "{}|{:020}|{}|{}",
+        if e.add { '+' } else { '-' },
+        e.version,
+        crate::keys::instant_code(e.at),
+        e.user
+    )
+}
+
+/// An outbox element read back: (add, version, at, user).
+pub fn parse_outbox_element(text: &str) -> Option<(bool, u64, Millis, &str)> {
+    let mut parts = text.splitn(4, '|');
+    let add = match parts.next()? {
+        "+" => true,
+        "-" => false,
+        _ => return None,
+    };
+    let version = parts.next()?.parse().ok()?;
+    let at = crate::keys::instant_from_code(parts.next()?)?;
+    Some((add, version, at, parts.next()?))
+}
+
+/// A fan-out ID: the wall-clock instant (so items sort oldest first) and 16 hex digits unique
+/// to this process and call.
+pub fn new_fanout_id(now_ms: Millis) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let mut h = Fnv64::new();
+    h.field(&std::process::id().to_le_bytes());
+    h.field(&SEQ.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    h.field(&nanos.to_le_bytes());
+    format!("{}#{:016x}", crate::keys::instant_code(now_ms), h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elements_round_trip() {
+        let e = PendingOutbox {
+            destination: "line".into(),
+            segment: "s".into(),
+            user: "a|b".into(),
+            add: false,
+            at: 1_764_547_200_000,
+            version: 42,
+        };
+        assert_eq!(
+            parse_outbox_element(&outbox_element(&e)),
+            Some((false, 42, 1_764_547_200_000, "a|b"))
+        );
+        assert_ne!(new_fanout_id(5), new_fanout_id(5));
+    }
+}
