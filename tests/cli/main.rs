@@ -1,9 +1,11 @@
 //! End-to-end tests of the `audience-stream` binary on the shipped fixtures: the summary
 //! numbers (checked against an independent reading of the fixtures), set-aside reasons,
-//! redelivery, the sweep, rules diffs, explain and the error paths.
+//! redelivery, the sweep, rules diffs, explain, the error paths and a closed stdout.
 
 mod util;
 
+#[cfg(unix)]
+mod closed_stdout;
 mod dynamodb;
 mod errors;
 mod kinesis;

@@ -7,6 +7,7 @@ mod commands;
 mod generate;
 mod input;
 mod open;
+mod output;
 mod timeparse;
 
 use clap::{Parser, Subcommand};
@@ -162,6 +163,11 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of stdout went away (`audience-stream stats | head`): end quietly with
+        // status 0, as ripgrep does, rather than the shell's 141 (128 + SIGPIPE), so that
+        // `set -o pipefail` scripts do not fail because `head` had read enough. Only writes
+        // to stdout produce this error (see `output`); a broken socket is still reported.
+        Err(e) if output::is_stdout_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
