@@ -69,7 +69,6 @@ pub(crate) use {out, outln};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anyhow::Context;
 
     #[test]
     fn only_a_broken_pipe_on_stdout_counts_as_closed() {
