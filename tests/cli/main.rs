@@ -1,6 +1,7 @@
 //! End-to-end tests of the `audience-stream` binary on the shipped fixtures: the summary
 //! numbers (checked against an independent reading of the fixtures), set-aside reasons,
-//! redelivery, the sweep, rules diffs, explain, the error paths and a closed stdout.
+//! redelivery, the sweep, rules diffs, explain, the error paths, a closed stdout and the
+//! Host check of `serve`.
 
 mod util;
 
@@ -10,4 +11,5 @@ mod dynamodb;
 mod errors;
 mod kinesis;
 mod replay;
+mod serve;
 mod sweep_and_rules;

@@ -110,7 +110,16 @@ enum Command {
     Dashboard(commands::dashboard::DashboardArgs),
     /// Serve the dashboard and its read-only JSON API (loopback by default).
     ///
+    /// Against DNS rebinding (a web page whose name resolves to 127.0.0.1 reading the
+    /// dashboard through your browser), the page and the API answer only requests whose Host
+    /// header is localhost, 127.0.0.1 or [::1] (with or without the bound port), the --bind
+    /// address with its port, or a name given with --allow-host; any other Host, or none,
+    /// gets 421 Misdirected Request and a warning in the log. Behind a reverse proxy that
+    /// keeps the public Host, pass --allow-host with that name.
+    ///
     /// Example: audience-stream serve --bind 127.0.0.1:8080 --refresh 30s
+    ///
+    /// Example: audience-stream serve --bind 10.0.0.5:8080 --allow-host dash.example.com
     Serve(commands::dashboard::ServeArgs),
     /// Check a rules file, or diff two over the stored users.
     #[command(subcommand)]
