@@ -1,11 +1,15 @@
 //! End-to-end tests of the `audience-stream` binary on the shipped fixtures: the summary
 //! numbers (checked against an independent reading of the fixtures), set-aside reasons,
-//! redelivery, the sweep, rules diffs, explain and the error paths.
+//! redelivery, the sweep, rules diffs, explain, the error paths, a closed stdout and the
+//! Host check of `serve`.
 
 mod util;
 
+#[cfg(unix)]
+mod closed_stdout;
 mod dynamodb;
 mod errors;
 mod kinesis;
 mod replay;
+mod serve;
 mod sweep_and_rules;

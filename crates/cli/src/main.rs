@@ -7,6 +7,7 @@ mod commands;
 mod generate;
 mod input;
 mod open;
+mod output;
 mod timeparse;
 
 use clap::{Parser, Subcommand};
@@ -109,7 +110,16 @@ enum Command {
     Dashboard(commands::dashboard::DashboardArgs),
     /// Serve the dashboard and its read-only JSON API (loopback by default).
     ///
+    /// Against DNS rebinding (a web page whose name resolves to 127.0.0.1 reading the
+    /// dashboard through your browser), the page and the API answer only requests whose Host
+    /// header is localhost, 127.0.0.1 or [::1] (with or without the bound port), the --bind
+    /// address with its port, or a name given with --allow-host; any other Host, or none,
+    /// gets 421 Misdirected Request and a warning in the log. Behind a reverse proxy that
+    /// keeps the public Host, pass --allow-host with that name.
+    ///
     /// Example: audience-stream serve --bind 127.0.0.1:8080 --refresh 30s
+    ///
+    /// Example: audience-stream serve --bind 10.0.0.5:8080 --allow-host dash.example.com
     Serve(commands::dashboard::ServeArgs),
     /// Check a rules file, or diff two over the stored users.
     #[command(subcommand)]
@@ -162,6 +172,11 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of stdout went away (`audience-stream stats | head`): end quietly with
+        // status 0, as ripgrep does, rather than the shell's 141 (128 + SIGPIPE), so that
+        // `set -o pipefail` scripts do not fail because `head` had read enough. Only writes
+        // to stdout produce this error (see `output`); a broken socket is still reported.
+        Err(e) if output::is_stdout_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -6,9 +6,11 @@
 //!   [`CountingStore`].
 //! - [`html`] renders it as one self-contained HTML page (inline CSS, tables, server-drawn SVG
 //!   charts from [`svg`], no JavaScript, no external URL).
-//! - [`serve`] serves the page and a read-only JSON API with axum.
+//! - [`serve`] serves the page and a read-only JSON API with axum, answering only the `Host`
+//!   names in [`AllowedHosts`] ([`allowed_hosts`], against DNS rebinding).
 //! - [`emf`] writes Lambda totals in CloudWatch Embedded Metric Format.
 
+pub mod allowed_hosts;
 pub mod counting;
 pub mod emf;
 pub mod error;
@@ -20,6 +22,7 @@ pub mod series;
 pub mod serve;
 pub mod svg;
 
+pub use allowed_hosts::{AllowedHosts, HostName};
 pub use counting::{counting_store, Counted, CountingStore};
 pub use error::DashboardError;
 pub use html::{render_page, PageOptions};

@@ -3,7 +3,10 @@
 //! `/api/summary.json`, `/api/segments.json`, `/api/segments/{id}/history.json?by=day|week|month`,
 //! `/api/ledger.json`, `/api/reconciliation.json`. Every request reads the store afresh
 //! (segments + 3 reads). Unknown paths and segments get 404; store errors 500 — never a panic.
+//! Every route, the fallback included, sits behind [`check_host`]: a request naming a `Host`
+//! outside [`AllowedHosts`] gets 421 (DNS rebinding).
 
+use crate::allowed_hosts::{check_host, AllowedHosts};
 use crate::html::{render_page, PageOptions};
 use crate::model::Dashboard;
 use crate::read::{load, LoadOptions};
@@ -13,6 +16,7 @@ use audience_store::StateStore;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
+use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -68,8 +72,10 @@ pub fn wall_clock() -> Millis {
         .map_or(0, |d| d.as_millis() as Millis)
 }
 
-/// The routes. Serve with `axum::serve` or [`serve_on`].
-pub fn router(state: ServeState) -> Router {
+/// The routes, behind the `Host` check (`allowed`: usually
+/// [`AllowedHosts::for_listener`] of the listener's address). Serve with `axum::serve` or
+/// [`serve_on`].
+pub fn router(state: ServeState, allowed: AllowedHosts) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/index.html", get(page))
@@ -80,11 +86,19 @@ pub fn router(state: ServeState) -> Router {
         .route("/api/reconciliation.json", get(reconciliation))
         .fallback(not_found)
         .with_state(state)
+        .layer(middleware::from_fn_with_state(
+            Arc::new(allowed),
+            check_host,
+        ))
 }
 
-/// Serves the router on `listener` until Ctrl-C / SIGTERM.
-pub async fn serve_on(listener: tokio::net::TcpListener, state: ServeState) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+/// Serves the router on `listener`, answering the `allowed` hosts, until Ctrl-C.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: ServeState,
+    allowed: AllowedHosts,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state, allowed))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -1,15 +1,21 @@
 //! `serve`: the router on a free loopback port, each JSON endpoint fetched and checked
-//! against the store, the page, and 404s for bad paths and unknown segments.
+//! against the store, the page, 404s for bad paths and unknown segments, and the `Host`
+//! check (421 for names other than loopback, the bound address and `--allow-host` names).
 
 mod common;
 
-use audience_dashboard::{router, LoadOptions, ServeState};
+use audience_dashboard::{router, AllowedHosts, HostName, LoadOptions, ServeState};
 use audience_store::StateStore;
 use common::NOW;
 use serde_json::Value;
 use std::sync::Arc;
 
 async fn start() -> (String, Arc<dyn StateStore>) {
+    start_allowing(&[]).await
+}
+
+/// Serves the fixture store on 127.0.0.1, answering the default names and `extra`.
+async fn start_allowing(extra: &[&str]) -> (String, Arc<dyn StateStore>) {
     let (store, rules) = common::fixture_store().await;
     let store: Arc<dyn StateStore> = Arc::new(store);
     let state = ServeState {
@@ -21,7 +27,11 @@ async fn start() -> (String, Arc<dyn StateStore>) {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    let allowed = extra
+        .iter()
+        .map(|n| n.parse::<HostName>().unwrap())
+        .fold(AllowedHosts::for_listener(addr), AllowedHosts::allow);
+    tokio::spawn(async move { axum::serve(listener, router(state, allowed)).await.unwrap() });
     (format!("http://{addr}"), store)
 }
 
@@ -178,4 +188,135 @@ async fn bad_paths_and_unknown_segments_are_404() {
     // The server still answers after all that.
     let (status, _) = get_json(&base, "/api/summary.json").await;
     assert_eq!(status, 200);
+}
+
+/// GET `path` from the server at `base` with the `Host` header set to `host`.
+async fn get_with_host(base: &str, path: &str, host: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .header(reqwest::header::HOST, host)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn assert_refused(base: &str, path: &str, host: &str) {
+    let r = get_with_host(base, path, host).await;
+    assert_eq!(r.status(), 421, "Host {host} on {path}");
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"),
+        "Host {host} on {path}"
+    );
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("does not serve the Host") && body.contains("--allow-host"),
+        "{body}"
+    );
+    assert!(!body.contains("segments"), "no dashboard data: {body}");
+}
+
+#[tokio::test]
+async fn loopback_hosts_are_answered() {
+    let (base, _) = start().await;
+    let port = base.rsplit(':').next().unwrap();
+    for host in [
+        format!("localhost:{port}"),
+        "localhost".to_string(),
+        "LocalHost".to_string(),
+        format!("127.0.0.1:{port}"),
+        "127.0.0.1".to_string(),
+        format!("[::1]:{port}"),
+        "[::1]".to_string(),
+    ] {
+        for path in ["/", "/api/summary.json"] {
+            let r = get_with_host(&base, path, &host).await;
+            assert_eq!(r.status(), 200, "Host {host} on {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn foreign_hosts_are_refused_on_the_page_and_the_api() {
+    let (base, _) = start().await;
+    let port = base.rsplit(':').next().unwrap();
+    for path in [
+        "/",
+        "/index.html",
+        "/api/summary.json",
+        "/api/segments/hyogo/history.json",
+        "/nope",
+    ] {
+        assert_refused(&base, path, "evil.example").await;
+        assert_refused(&base, path, &format!("evil.example:{port}")).await;
+    }
+    // The right name on another port, and a look-alike of localhost.
+    let other = port.parse::<u16>().unwrap().wrapping_add(1).max(1);
+    for host in [
+        format!("localhost:{other}"),
+        format!("127.0.0.1:{other}"),
+        "localhost.evil.example".to_string(),
+    ] {
+        assert_refused(&base, "/api/segments.json", &host).await;
+    }
+    // The check still lets the right name through afterwards.
+    let r = get_with_host(&base, "/api/segments.json", &format!("localhost:{port}")).await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn allowed_names_are_answered_with_their_port_only() {
+    let (base, _) = start_allowing(&["dash.example.com", "proxy.example:8443"]).await;
+    for host in ["dash.example.com", "DASH.example.com", "proxy.example:8443"] {
+        for path in ["/", "/api/ledger.json"] {
+            let r = get_with_host(&base, path, host).await;
+            assert_eq!(r.status(), 200, "Host {host} on {path}");
+        }
+    }
+    for host in [
+        "dash.example.com:8080",
+        "proxy.example:9443",
+        "proxy.example",
+        "evil.example",
+    ] {
+        assert_refused(&base, "/api/ledger.json", host).await;
+    }
+}
+
+/// Sends `request` as raw bytes and returns the status line and the rest of the answer.
+async fn raw_exchange(base: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_missing_host_or_a_foreign_absolute_uri_is_refused() {
+    let (base, _) = start().await;
+    let port = base.rsplit(':').next().unwrap();
+    let answer = raw_exchange(&base, "GET /api/summary.json HTTP/1.0\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.0 421"), "{answer}");
+    assert!(answer.contains("names no Host"), "{answer}");
+    // Absolute form: the URI's authority counts, whatever the Host header says.
+    let answer = raw_exchange(
+        &base,
+        &format!("GET http://evil.example/api/summary.json HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
+    // The same raw request with a good Host is answered (the refusals above are the check).
+    let answer = raw_exchange(
+        &base,
+        &format!(
+            "GET /api/summary.json HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }

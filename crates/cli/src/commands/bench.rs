@@ -6,6 +6,7 @@
 
 use crate::input::{read_input, InputRecord};
 use crate::open::load_rules;
+use crate::output::outln;
 use crate::RulesArgs;
 use anyhow::{anyhow, Context, Result};
 use audience_core::{apply, decode_record, DecodedEvent, Millis, RawRecord, UserState};
@@ -208,35 +209,39 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
         "write_unit_ratio_naive_over_pipeline": naive.write_units / ours_metrics.write_units.max(1e-9),
     });
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!(
+        outln!(
             "{} events in {} batches ({distinct_users_per_batch:.0} distinct users per batch)",
             events,
             batches.len()
-        );
-        println!(
+        )?;
+        outln!(
             "{:<28} {:>12} {:>14} {:>14} {:>16}",
-            "", "requests/1k", "write units/1k", "read units/1k", "write req/batch"
-        );
+            "",
+            "requests/1k",
+            "write units/1k",
+            "read units/1k",
+            "write req/batch"
+        )?;
         for (name, s) in [
             ("pipeline (DynamoStore)", &ours),
             ("naive Get+Put per record", &naive_side),
         ] {
-            println!(
+            outln!(
                 "{name:<28} {:>12.1} {:>14.1} {:>14.1} {:>16.1}",
                 s.requests_per_1000_events,
                 s.write_units_per_1000_events,
                 s.read_units_per_1000_events,
                 s.write_requests_per_batch
-            );
+            )?;
         }
-        println!(
+        outln!(
             "naive / pipeline write units: {:.2}",
             report["write_unit_ratio_naive_over_pipeline"]
                 .as_f64()
                 .unwrap_or(0.0)
-        );
+        )?;
     }
     Ok(())
 }

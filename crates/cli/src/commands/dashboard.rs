@@ -5,7 +5,9 @@ use crate::open::{load_rules, open_store};
 use crate::timeparse::{parse_rfc3339, wall_clock};
 use crate::{RulesArgs, StoreArgs};
 use anyhow::{bail, Context, Result};
-use audience_dashboard::{load, render_page, LoadOptions, PageOptions, ServeState};
+use audience_dashboard::{
+    load, render_page, AllowedHosts, HostName, LoadOptions, PageOptions, ServeState,
+};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,6 +83,11 @@ pub struct ServeArgs {
     /// Describe this fixed instant (RFC 3339) instead of the wall clock (demos on old data).
     #[arg(long)]
     now: Option<String>,
+    /// Also answer requests whose Host header is NAME, e.g. a reverse proxy's public name
+    /// (`dash.example.com`) or `dash.example.com:8443`. Exact and case-insensitive: a NAME
+    /// without a port matches only a Host without a port. Repeatable.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    allow_host: Vec<HostName>,
 }
 
 fn parse_refresh(text: &str) -> Result<u64, String> {
@@ -112,8 +119,16 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
     if !addr.ip().is_loopback() {
         eprintln!("warning: serving on {addr}, which is not loopback: the dashboard has no authentication");
     }
+    let allowed = args
+        .allow_host
+        .into_iter()
+        .fold(AllowedHosts::for_listener(addr), AllowedHosts::allow);
     eprintln!("dashboard on http://{addr}/ (JSON API under /api/; Ctrl-C stops)");
-    audience_dashboard::serve::serve_on(listener, state)
+    eprintln!(
+        "answering Host: {} (others get 421; see --allow-host)",
+        allowed.names().join(", ")
+    );
+    audience_dashboard::serve::serve_on(listener, state, allowed)
         .await
         .with_context(|| format!("dashboard server on {addr}"))
 }

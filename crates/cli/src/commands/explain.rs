@@ -2,6 +2,7 @@
 //! windows that decided it.
 
 use crate::open::{load_rules, open_store};
+use crate::output::outln;
 use crate::{RulesArgs, StoreArgs};
 use anyhow::{bail, Result};
 use audience_core::Explanation;
@@ -70,16 +71,16 @@ pub async fn run(args: ExplainArgs) -> Result<()> {
             .iter()
             .map(|(id, stored, e)| serde_json::json!({"segment": id, "member_now": e.holds, "member_stored": stored, "explanation": e}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
-    println!(
+    outln!(
         "user {} at {}",
         args.user,
         audience_core::time::format_rfc3339(now)
-    );
+    )?;
     for (id, stored, e) in &out {
-        println!(
+        outln!(
             "\n{} {id}{}",
             if e.holds { "IN " } else { "OUT" },
             if *stored != e.holds {
@@ -87,21 +88,22 @@ pub async fn run(args: ExplainArgs) -> Result<()> {
             } else {
                 ""
             }
-        );
-        print_tree(e, 1);
+        )?;
+        print_tree(e, 1)?;
     }
     Ok(())
 }
 
-fn print_tree(e: &Explanation, depth: usize) {
+fn print_tree(e: &Explanation, depth: usize) -> Result<()> {
     let mark = if e.holds { "✓" } else { "✗" };
     let detail = if e.detail.is_empty() {
         String::new()
     } else {
         format!(" — {}", e.detail)
     };
-    println!("{}{mark} {}{detail}", "  ".repeat(depth), e.condition);
+    outln!("{}{mark} {}{detail}", "  ".repeat(depth), e.condition)?;
     for c in &e.children {
-        print_tree(c, depth + 1);
+        print_tree(c, depth + 1)?;
     }
+    Ok(())
 }

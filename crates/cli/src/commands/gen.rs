@@ -2,6 +2,7 @@
 //! Lambda Kinesis event; or user-attribute rows.
 
 use crate::generate::{generate_events, to_kinesis_envelope, user_attribute_rows, GenOptions};
+use crate::output::stdout_error;
 use crate::timeparse::parse_rfc3339;
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -57,28 +58,38 @@ pub fn run(args: GenArgs) -> Result<()> {
         days: args.days,
         shards: args.shards,
     };
-    let mut sink: Box<dyn Write> = match &args.out {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
-    match args.format {
+    match &args.out {
+        Some(p) => {
+            let file = std::fs::File::create(p)
+                .with_context(|| format!("cannot create {}", p.display()))?;
+            write_output(std::io::BufWriter::new(file), args.format, &opts)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+        }
+        None => {
+            let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            write_output(stdout, args.format, &opts).map_err(stdout_error)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the generated output in `format` to `sink` and flushes it.
+fn write_output(mut sink: impl Write, format: GenFormat, opts: &GenOptions) -> std::io::Result<()> {
+    match format {
         GenFormat::Jsonl => {
-            for e in generate_events(&opts) {
+            for e in generate_events(opts) {
                 writeln!(sink, "{e}")?;
             }
         }
         GenFormat::Kinesis => {
-            let events = generate_events(&opts);
+            let events = generate_events(opts);
             writeln!(sink, "{}", to_kinesis_envelope(&events, opts.shards, 1))?;
         }
         GenFormat::Attributes => {
-            for r in user_attribute_rows(&opts) {
+            for r in user_attribute_rows(opts) {
                 writeln!(sink, "{r}")?;
             }
         }
     }
-    sink.flush().context("cannot write output")?;
-    Ok(())
+    sink.flush()
 }

@@ -9,6 +9,7 @@
 use crate::commands::report::{self, SegmentLine};
 use crate::input::{row_to_record, FileInfo, Format, InputRecord, RecordReader};
 use crate::open::{load_rules, open_store};
+use crate::output::{out, outln};
 use crate::timeparse::{parse_rfc3339, wall_clock};
 use crate::{RulesArgs, StoreArgs};
 use anyhow::{Context, Result};
@@ -184,12 +185,12 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
         planned = Some(write_planned(dir, store.as_ref(), &rules, now).await?);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
-        print_human(&summary, args.out.as_ref());
+        print_human(&summary, args.out.as_ref())?;
         if let Some(report) = planned {
-            println!("\nplanned sync requests (as `sync --dry-run` plans them; nothing was sent):");
-            print!("{}", report.to_text());
+            outln!("\nplanned sync requests (as `sync --dry-run` plans them; nothing was sent):")?;
+            out!("{}", report.to_text())?;
         }
     }
     fail_on_unfinished(&summary)
@@ -443,12 +444,12 @@ async fn to_kinesis(args: &ReplayArgs, stream: &str, rules: &Rules, wall: Millis
     }
     let sent = sender.finish();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&sent)?);
+        outln!("{}", serde_json::to_string_pretty(&sent)?)?;
     } else {
-        println!(
+        outln!(
             "sent {} of {} records to {} in {} calls ({} re-sent after partial failures, {} never accepted, {} set aside) in {:.2}s",
             sent.sent, sent.records, sent.stream, sent.calls, sent.retried, sent.failed, sent.set_aside, sent.seconds
-        );
+        )?;
     }
     if sent.failed > 0 {
         anyhow::bail!(
@@ -541,12 +542,15 @@ impl SetAsideFile {
     }
 }
 
-fn print_human(s: &Summary, out: Option<&PathBuf>) {
-    println!(
+fn print_human(s: &Summary, out: Option<&PathBuf>) -> Result<()> {
+    outln!(
         "replayed {} records in {:.2}s ({:.0} records/s) at now = {}",
-        s.records, s.seconds, s.records_per_second, s.now
-    );
-    println!(
+        s.records,
+        s.seconds,
+        s.records_per_second,
+        s.now
+    )?;
+    outln!(
         "decoded {}, duplicates {}, no effect {}, set aside {}{}, failed {}, users in store {}",
         s.decoded,
         s.duplicates,
@@ -566,14 +570,15 @@ fn print_human(s: &Summary, out: Option<&PathBuf>) {
         },
         s.failed,
         s.users
-    );
-    println!();
-    report::print_segments(&s.segments, &s.pending);
+    )?;
+    outln!()?;
+    report::print_segments(&s.segments, &s.pending)?;
     if let Some(dir) = out {
-        println!(
+        outln!(
             "\nset-aside records: {}/set-aside.jsonl; planned sync requests: {}/outbox/",
             dir.display(),
             dir.display()
-        );
+        )?;
     }
+    Ok(())
 }

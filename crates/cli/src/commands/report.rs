@@ -1,5 +1,6 @@
 //! The shapes commands print: segment totals and pending sync work, as JSON and as text.
 
+use crate::output::outln;
 use anyhow::Result;
 use audience_store::{PendingSummary, StateStore};
 use serde::Serialize;
@@ -47,28 +48,41 @@ pub async fn pending(store: &dyn StateStore) -> Result<PendingMap> {
 }
 
 /// Prints segments and pending work as aligned text.
-pub fn print_segments(segments: &BTreeMap<String, SegmentLine>, pending: &PendingMap) {
-    println!(
+pub fn print_segments(
+    segments: &BTreeMap<String, SegmentLine>,
+    pending: &PendingMap,
+) -> Result<()> {
+    outln!(
         "{:<24} {:>8} {:>8} {:>8}",
-        "segment", "members", "entered", "exited"
-    );
+        "segment",
+        "members",
+        "entered",
+        "exited"
+    )?;
     for (id, s) in segments {
-        println!(
+        outln!(
             "{:<24} {:>8} {:>8} {:>8}",
-            id, s.members, s.entered, s.exited
-        );
+            id,
+            s.members,
+            s.entered,
+            s.exited
+        )?;
     }
     if pending.is_empty() {
-        println!("\nno pending sync work");
-        return;
+        outln!("\nno pending sync work")?;
+        return Ok(());
     }
-    println!(
+    outln!(
         "\n{:<10} {:<24} {:>9} {:>6}",
-        "pending", "segment", "additions", "exits"
-    );
+        "pending",
+        "segment",
+        "additions",
+        "exits"
+    )?;
     for (dest, segs) in pending {
         for (seg, p) in segs {
-            println!("{:<10} {:<24} {:>9} {:>6}", dest, seg, p.additions, p.exits);
+            outln!("{:<10} {:<24} {:>9} {:>6}", dest, seg, p.additions, p.exits)?;
         }
     }
+    Ok(())
 }

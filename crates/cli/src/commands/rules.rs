@@ -2,6 +2,7 @@
 //! exit if NEW replaced OLD (a dry run over the stored users).
 
 use crate::open::{load_rules, open_store};
+use crate::output::outln;
 use crate::StoreArgs;
 use anyhow::Result;
 use std::path::PathBuf;
@@ -39,13 +40,13 @@ pub async fn run(cmd: RulesCommand) -> Result<()> {
     match cmd {
         RulesCommand::Check { file } => {
             let rules = load_rules(&file)?;
-            println!(
+            outln!(
                 "{}: {} segments, {} aggregates, longest window {} days",
                 file.display(),
                 rules.segments.len(),
                 rules.aggs.len(),
                 rules.max_window_days
-            );
+            )?;
             for s in &rules.segments {
                 let mut dests = Vec::new();
                 if s.def.destinations.line.is_some() {
@@ -54,12 +55,12 @@ pub async fn run(cmd: RulesCommand) -> Result<()> {
                 if s.def.destinations.pinpoint.is_some() {
                     dests.push("pinpoint");
                 }
-                println!(
+                outln!(
                     "  {:<24} {:<18} {}",
                     s.def.id,
                     dests.join("+"),
                     s.def.description
-                );
+                )?;
             }
             Ok(())
         }
@@ -77,26 +78,26 @@ pub async fn run(cmd: RulesCommand) -> Result<()> {
             let diff =
                 audience_pipeline::diff_rules(store.as_ref(), &old_rules, &new_rules, now).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&diff)?);
+                outln!("{}", serde_json::to_string_pretty(&diff)?)?;
                 return Ok(());
             }
-            println!(
+            outln!(
                 "{} users evaluated at {}",
                 diff.users,
                 audience_core::time::format_rfc3339(now)
-            );
+            )?;
             let mut segments: Vec<&String> = diff.enter.keys().chain(diff.exit.keys()).collect();
             segments.sort();
             segments.dedup();
             if segments.is_empty() {
-                println!("no user would enter or exit any segment");
+                outln!("no user would enter or exit any segment")?;
             }
             for s in segments {
-                println!(
+                outln!(
                     "  {s:<24} would enter {:>6}  would exit {:>6}",
                     diff.enter.get(s).map_or(0, Vec::len),
                     diff.exit.get(s).map_or(0, Vec::len)
-                );
+                )?;
             }
             Ok(())
         }

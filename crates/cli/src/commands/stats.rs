@@ -2,6 +2,7 @@
 
 use crate::commands::report::{self, SegmentLine};
 use crate::open::open_store;
+use crate::output::outln;
 use crate::StoreArgs;
 use anyhow::Result;
 use audience_core::time::{day_of, format_day};
@@ -78,18 +79,18 @@ pub async fn run(args: StatsArgs) -> Result<()> {
         history,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        outln!("{}", serde_json::to_string_pretty(&stats)?)?;
         return Ok(());
     }
-    println!("users in store: {}\n", stats.users);
-    report::print_segments(&stats.segments, &stats.pending);
+    outln!("users in store: {}\n", stats.users)?;
+    report::print_segments(&stats.segments, &stats.pending)?;
     for (id, days) in &stats.history {
         if days.is_empty() {
             continue;
         }
-        println!("\n{id}: day entered exited");
+        outln!("\n{id}: day entered exited")?;
         for d in days {
-            println!("  {} {:>7} {:>6}", d.day, d.entered, d.exited);
+            outln!("  {} {:>7} {:>6}", d.day, d.entered, d.exited)?;
         }
     }
     Ok(())

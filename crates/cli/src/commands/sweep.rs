@@ -1,6 +1,7 @@
 //! `sweep`: re-evaluate users whose next time-based flip has passed (exits on time).
 
 use crate::open::{load_rules, open_store};
+use crate::output::outln;
 use crate::{RulesArgs, StoreArgs};
 use anyhow::Result;
 use audience_core::ChangeKind;
@@ -49,16 +50,16 @@ pub async fn run(args: SweepArgs) -> Result<()> {
             "segments": segments,
             "changes": out.changes,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
-    println!(
+    outln!(
         "re-evaluated {} users at {}",
         out.users,
         audience_core::time::format_rfc3339(now)
-    );
+    )?;
     for (seg, (en, ex)) in per_segment {
-        println!("  {seg:<24} entered {en:>6}  exited {ex:>6}");
+        outln!("  {seg:<24} entered {en:>6}  exited {ex:>6}")?;
     }
     Ok(())
 }

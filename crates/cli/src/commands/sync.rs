@@ -1,6 +1,7 @@
 //! `sync`: drain the outbox into LINE audiences and Pinpoint import jobs, or (`--dry-run`)
 //! plan and write the requests without credentials, sending and changing nothing.
 
+use crate::output::{out, outln};
 use anyhow::{bail, Context, Result};
 use audience_sync::{wall_clock_ms, LineCredentials, SyncConfig, SyncContext, SyncRunner};
 use std::path::PathBuf;
@@ -126,14 +127,14 @@ pub async fn run(args: SyncArgs) -> Result<()> {
     }
     let report = runner.run(&ctx, &rules, args.segment.as_deref()).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", report.to_text());
+        out!("{}", report.to_text())?;
         if args.dry_run {
-            println!(
+            outln!(
                 "\ndry run: nothing was sent or acknowledged; files under {}",
                 args.out.display()
-            );
+            )?;
         }
     }
     if report.has_failures() {

@@ -1,6 +1,7 @@
 //! `table create`: create the DynamoDB table with its indexes (for DynamoDB Local or a
 //! first deployment without SAM).
 
+use crate::output::outln;
 use anyhow::Result;
 
 /// `table` subcommands.
@@ -25,7 +26,7 @@ pub async fn run(cmd: TableCommand) -> Result<()> {
                 .await;
             let client = aws_sdk_dynamodb::Client::new(&config);
             audience_store_dynamodb::create_table(&client, &table).await?;
-            println!("table {table} is ready");
+            outln!("table {table} is ready")?;
             Ok(())
         }
     }
