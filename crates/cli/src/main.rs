@@ -4,7 +4,6 @@
 //! each command lives in `commands/`.
 
 mod commands;
-mod generate;
 mod input;
 mod open;
 mod output;

@@ -1,10 +1,10 @@
-//! `gen`: realistic fixture events from the deterministic generator, as JSON Lines or as a
-//! Lambda Kinesis event; or user-attribute rows.
+//! `gen`: realistic fixture events from the deterministic generator of the `audience-gen`
+//! crate, as JSON Lines or as a Lambda Kinesis event; or user-attribute rows.
 
-use crate::generate::{generate_events, to_kinesis_envelope, user_attribute_rows, GenOptions};
 use crate::output::stdout_error;
 use crate::timeparse::parse_rfc3339;
 use anyhow::{Context, Result};
+use audience_gen::{generate_events, to_kinesis_envelope, user_attribute_rows, GenOptions};
 use std::io::Write;
 use std::path::PathBuf;
 
