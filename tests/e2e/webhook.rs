@@ -9,6 +9,11 @@ use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use base64::Engine;
 
 const SECRET: &str = "8c570fa6dd201bb328f1c1eac23a96d8";
+
+/// The record signing key the webhook and the consumer share (a test value).
+fn record_key() -> audience_core::signature::RecordKey {
+    audience_core::signature::RecordKey::new(b"e2e-record-signing-key-0123".to_vec()).unwrap()
+}
 const VECTOR_BODY: &str = r#"{"destination":"U8e742f61d673b39c7fff3cecb7536ef0","events":[]}"#;
 const VECTOR_SIGNATURE: &str = "GhRKmvmHys4Pi8DxkF4+EayaH0OqtJtaZxgTD9fMDLs=";
 
@@ -52,6 +57,7 @@ async fn signatures_are_checked_on_the_raw_body() {
     let sender = sink(&moto).await;
     let ok = webhook::handle(
         SECRET.as_bytes(),
+        &record_key(),
         &request(
             VECTOR_BODY,
             Some(("X-Line-Signature", VECTOR_SIGNATURE)),
@@ -66,6 +72,7 @@ async fn signatures_are_checked_on_the_raw_body() {
     );
     let b64 = webhook::handle(
         SECRET.as_bytes(),
+        &record_key(),
         &request(
             VECTOR_BODY,
             Some(("x-line-signature", VECTOR_SIGNATURE)),
@@ -80,6 +87,7 @@ async fn signatures_are_checked_on_the_raw_body() {
     );
     let bad = webhook::handle(
         SECRET.as_bytes(),
+        &record_key(),
         &request(VECTOR_BODY, Some(("x-line-signature", "AAAA")), false),
         &sender,
     )
@@ -87,6 +95,7 @@ async fn signatures_are_checked_on_the_raw_body() {
     assert_eq!(bad.status_code, 401);
     let tampered = webhook::handle(
         SECRET.as_bytes(),
+        &record_key(),
         &request(
             &VECTOR_BODY.replace("[]", "[ ]"),
             Some(("x-line-signature", VECTOR_SIGNATURE)),
@@ -101,6 +110,7 @@ async fn signatures_are_checked_on_the_raw_body() {
     );
     let missing = webhook::handle(
         SECRET.as_bytes(),
+        &record_key(),
         &request(VECTOR_BODY, None, false),
         &sender,
     )
@@ -129,6 +139,7 @@ async fn follow_and_unfollow_reach_the_stream_keyed_by_line_user() {
     let signature = audience_line::webhook::sign(SECRET.as_bytes(), body.as_bytes());
     let response = webhook::handle(
         SECRET.as_bytes(),
+        &record_key(),
         &request(&body, Some(("x-line-signature", &signature)), false),
         &sender,
     )
@@ -149,4 +160,28 @@ async fn follow_and_unfollow_reach_the_stream_keyed_by_line_user() {
         })
         .collect();
     assert_eq!(kinds, vec!["line.follow", "line.unfollow"]);
+
+    // The consumer believes these records (signed, webhookEventId kept) and nothing forged.
+    let rules = audience_core::Rules::load(
+        "segments:\n  - id: linked\n    condition: { line_linked: true }\n",
+        "t.yaml",
+    )
+    .unwrap()
+    .with_record_key(record_key());
+    let clock = audience_core::Clock::at(1_764_547_400_000);
+    let raw = |data: Vec<u8>| audience_core::RawRecord {
+        id: audience_core::RecordId::new("shardId-000000000000", "1"),
+        payload: audience_core::Payload::Json(data),
+        arrival_ms: None,
+    };
+    let follow = audience_core::decode_record(&raw(read[0].data.clone()), &rules.decode, clock)
+        .expect("a signed follow decodes");
+    assert!(follow.line_trusted);
+    assert_eq!(follow.key.id, format!("line:{user}"));
+    let forged = String::from_utf8(read[0].data.clone())
+        .unwrap()
+        .replace(user, "Uffffffffffffffffffffffffffffffff");
+    let err = audience_core::decode_record(&raw(forged.into_bytes()), &rules.decode, clock)
+        .expect_err("another LINE ID under the same signature is refused");
+    assert_eq!(err.kind.reason(), "untrusted_line_event");
 }

@@ -61,3 +61,25 @@ async fn a_failing_user_is_reported_by_its_own_sequence_numbers() {
         "a healthy store reports no failure"
     );
 }
+
+#[tokio::test]
+async fn past_the_deadline_no_commit_starts_and_records_are_reported_for_redelivery() {
+    let store: Arc<dyn StateStore> = Arc::new(EmbeddedStore::in_memory().unwrap());
+    let shared = shared(store.clone());
+    let event = envelope("malformed/kinesis-malformed.json");
+    let total = event.records.len();
+    let stop = std::time::Instant::now();
+    let response = consumer::handle_until(&shared, event, NOW, Some(stop))
+        .await
+        .unwrap();
+    assert_eq!(
+        response.batch_item_failures.len(),
+        total - 7,
+        "every decodable record is reported (the 7 malformed ones are set aside, not retried)"
+    );
+    assert_eq!(
+        store.user_count().await.unwrap(),
+        0,
+        "nothing was committed"
+    );
+}

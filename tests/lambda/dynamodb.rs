@@ -82,3 +82,18 @@ async fn sweep_exits_on_time_on_dynamodb() {
     let local = dynamodb().await;
     scenarios::sweep_exits_on_time(&local.store(&table("sweep")).await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_records_of_one_shard_in_parallel_on_dynamodb() {
+    let local = dynamodb().await;
+    scenarios::out_of_order_records_of_one_shard_in_parallel(
+        &local.store(&table("parallel")).await,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_event_counts_once_on_dynamodb() {
+    let local = dynamodb().await;
+    scenarios::a_resent_event_counts_once(&local.store(&table("resent")).await).await;
+}

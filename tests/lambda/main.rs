@@ -4,4 +4,5 @@
 
 mod consumer;
 mod dynamodb;
+mod hostile;
 mod util;

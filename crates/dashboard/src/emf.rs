@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 pub const NAMESPACE: &str = "AudienceStream";
 
 /// Metric names, in the order they are recorded.
-pub const METRIC_NAMES: [&str; 8] = [
+pub const METRIC_NAMES: [&str; 10] = [
     "Records",
     "Decoded",
     "SetAside",
@@ -28,6 +28,8 @@ pub const METRIC_NAMES: [&str; 8] = [
     "Exited",
     "SyncFailures",
     "Parked",
+    "Quarantined",
+    "Deferred",
 ];
 
 /// Totals of one invocation (or any period the caller chooses).
@@ -49,10 +51,14 @@ pub struct Totals {
     pub sync_failures: u64,
     /// Sync work parked (permanently refused).
     pub parked: u64,
+    /// Users quarantined (state unreadable or refused by the store).
+    pub quarantined: u64,
+    /// Records not committed before the invocation's deadline (reported for redelivery).
+    pub deferred: u64,
 }
 
 impl Totals {
-    fn values(&self) -> [u64; 8] {
+    fn values(&self) -> [u64; 10] {
         [
             self.records,
             self.decoded,
@@ -62,6 +68,8 @@ impl Totals {
             self.exited,
             self.sync_failures,
             self.parked,
+            self.quarantined,
+            self.deferred,
         ]
     }
 }
@@ -103,7 +111,7 @@ impl EmfMetrics {
         }
     }
 
-    /// Adds the totals to the counters (all eight, so zeros are emitted too).
+    /// Adds the totals to the counters (all of them, so zeros are emitted too).
     pub fn record(&self, totals: &Totals) {
         for (name, value) in METRIC_NAMES.into_iter().zip(totals.values()) {
             metrics::counter!(name).increment(value);
@@ -132,6 +140,8 @@ mod tests {
             exited: 7,
             sync_failures: 0,
             parked: 1,
+            quarantined: 2,
+            deferred: 0,
         });
         emf.record(&Totals {
             records: 5,
@@ -169,6 +179,7 @@ mod tests {
         assert_eq!(doc["SetAside"], 3);
         assert_eq!(doc["SyncFailures"], 0, "zeros are emitted");
         assert_eq!(doc["Parked"], 1);
+        assert_eq!(doc["Quarantined"], 2);
         // Counters reset after a flush; the same recorder comes back from a second init.
         let again = EmfMetrics::init("Other", "x").unwrap();
         let mut out = Vec::new();

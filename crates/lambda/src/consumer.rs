@@ -14,22 +14,31 @@ use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventRes
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-/// Handles one invocation at `now` (the wall clock in production).
+/// Handles one invocation at `now` (the wall clock in production), with no deadline.
 pub async fn handle(
     shared: &Shared,
     event: KinesisEnvelope,
     now: Millis,
 ) -> Result<KinesisEventResponse, audience_store::StoreError> {
+    handle_until(shared, event, now, None).await
+}
+
+/// Handles one invocation; no commit starts after `stop` (the invocation's deadline minus a
+/// margin): the records not committed by then are reported as batch item failures, so Lambda
+/// redelivers them instead of timing out the whole batch.
+pub async fn handle_until(
+    shared: &Shared,
+    event: KinesisEnvelope,
+    now: Millis,
+    stop: Option<Instant>,
+) -> Result<KinesisEventResponse, audience_store::StoreError> {
     let started = Instant::now();
     let records = event.to_raw();
-    let outcome = process_batch(
-        shared.store.as_ref(),
-        &shared.rules,
-        &records,
-        now,
-        &BatchOptions::default(),
-    )
-    .await?;
+    let opts = BatchOptions {
+        deadline: stop,
+        ..BatchOptions::default()
+    };
+    let outcome = process_batch(shared.store.as_ref(), &shared.rules, &records, now, &opts).await?;
     let mut reasons: BTreeMap<&str, u64> = BTreeMap::new();
     for e in &outcome.set_aside {
         *reasons.entry(e.kind.reason()).or_default() += 1;
@@ -48,6 +57,8 @@ pub async fn handle(
         set_aside = outcome.set_aside.len(),
         set_aside_reasons = ?reasons,
         failed = outcome.failed.len(),
+        deferred = outcome.deferred,
+        quarantined = outcome.quarantined.len(),
         users_written = outcome.users_written,
         entered,
         exited = outcome.changes.len() - entered,
@@ -61,6 +72,8 @@ pub async fn handle(
         duplicates: outcome.duplicates as u64,
         entered: entered as u64,
         exited: (outcome.changes.len() - entered) as u64,
+        quarantined: outcome.quarantined.len() as u64,
+        deferred: outcome.deferred as u64,
         ..Default::default()
     });
     // Only sequence numbers that are in this batch, each once.

@@ -25,7 +25,16 @@ impl Shared {
             std::env::var("AUDIENCE_STREAM_RULES").unwrap_or_else(|_| "segments.yaml".to_string());
         let text = std::fs::read_to_string(&rules_path)
             .with_context(|| format!("cannot read rules file {rules_path}"))?;
-        let rules = Rules::load(&text, &rules_path)?;
+        let mut rules = Rules::load(&text, &rules_path)?;
+        let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        match crate::secret::record_key(&aws).await? {
+            Some(key) => rules = rules.with_record_key(key),
+            None => tracing::warn!(
+                "no record signing key (AUDIENCE_STREAM_RECORD_KEY_SECRET_ARN): LINE webhook records will be set aside as untrusted_line_event"
+            ),
+        }
         let store: Arc<dyn StateStore> =
             match url.parse::<StoreUrl>().map_err(anyhow::Error::msg)? {
                 StoreUrl::DynamoDb(table) => {

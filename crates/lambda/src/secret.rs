@@ -47,3 +47,32 @@ impl SecretLookup {
             .or_else(|| std::env::var(name).ok())
     }
 }
+
+/// The key the LINE webhook function signs its records with and the consumer checks them
+/// with: the secret string of `AUDIENCE_STREAM_RECORD_KEY_SECRET_ARN` (Secrets Manager), or
+/// `AUDIENCE_STREAM_RECORD_KEY` (local runs). `None` when neither is set. Never logged.
+pub async fn record_key(
+    config: &aws_config::SdkConfig,
+) -> Result<Option<audience_core::signature::RecordKey>> {
+    let text = match std::env::var("AUDIENCE_STREAM_RECORD_KEY_SECRET_ARN") {
+        Ok(arn) if !arn.is_empty() => {
+            let client = aws_sdk_secretsmanager::Client::new(config);
+            let out = client
+                .get_secret_value()
+                .secret_id(&arn)
+                .send()
+                .await
+                .with_context(|| format!("cannot read the record signing key secret {arn}"))?;
+            out.secret_string()
+                .with_context(|| format!("secret {arn} has no string value"))?
+                .to_string()
+        }
+        _ => match std::env::var("AUDIENCE_STREAM_RECORD_KEY") {
+            Ok(text) if !text.is_empty() => text,
+            _ => return Ok(None),
+        },
+    };
+    audience_core::signature::RecordKey::new(text.into_bytes())
+        .map(Some)
+        .map_err(anyhow::Error::msg)
+}

@@ -3,10 +3,14 @@
 //! LINE user ID) and answer 200 at once; the consumer applies them like any other event.
 //!
 //! A follow/unfollow event is keyed `line:<LINE user ID>`, which resolves to the app user
-//! through the link learned from app events carrying that LINE ID.
+//! through the link learned from app events carrying that LINE ID. Each record is signed with
+//! the record key shared with the consumer (`audience_core::signature`): the stream is
+//! writable by other producers (apps, backends), and only signed records may claim a LINE
+//! identity. LINE's `webhookEventId` goes along, so a redelivered webhook counts once.
 
 use async_trait::async_trait;
 use audience_core::decode::LINE_KEY_PREFIX;
+use audience_core::signature::{sign_line_event, RecordKey, SIGNATURE_FIELD};
 use audience_kinesis::OutRecord;
 use audience_line::webhook::{parse_follow_events, verify_signature, FollowKind};
 use aws_lambda_events::event::lambda_function_urls::{
@@ -40,20 +44,37 @@ impl EventSink for audience_kinesis::KinesisSender {
     }
 }
 
-/// The Pinpoint-shaped event for one follow/unfollow.
-pub fn to_event(user_id: &str, kind: FollowKind, timestamp: i64) -> serde_json::Value {
+/// The signed, Pinpoint-shaped event for one follow/unfollow.
+pub fn to_event(
+    key: &RecordKey,
+    user_id: &str,
+    kind: FollowKind,
+    timestamp: i64,
+    webhook_event_id: &str,
+) -> serde_json::Value {
     let event_type = match kind {
         FollowKind::Follow => "line.follow",
         FollowKind::Unfollow => "line.unfollow",
     };
-    json!({
+    let client_id = format!("{LINE_KEY_PREFIX}{user_id}");
+    let signature = sign_line_event(
+        key,
+        event_type,
+        timestamp,
+        &client_id,
+        user_id,
+        webhook_event_id,
+    );
+    let mut event = json!({
         "event_type": event_type,
         "event_timestamp": timestamp,
         "arrival_timestamp": timestamp,
         "event_version": "3.1",
-        "client": {"client_id": format!("{LINE_KEY_PREFIX}{user_id}")},
-        "attributes": {"line_user_id": user_id},
-    })
+        "client": {"client_id": client_id},
+        "attributes": {"line_user_id": user_id, "webhook_event_id": webhook_event_id},
+    });
+    event[SIGNATURE_FIELD] = json!(signature);
+    event
 }
 
 fn response(status: i64, body: &str) -> LambdaFunctionUrlResponse {
@@ -66,6 +87,7 @@ fn response(status: i64, body: &str) -> LambdaFunctionUrlResponse {
 /// Handles one webhook call.
 pub async fn handle(
     channel_secret: &[u8],
+    record_key: &RecordKey,
     request: &LambdaFunctionUrlRequest,
     sink: &dyn EventSink,
 ) -> LambdaFunctionUrlResponse {
@@ -103,9 +125,15 @@ pub async fn handle(
         .map(|e| {
             OutRecord::new(
                 e.user_id.clone(),
-                to_event(&e.user_id, e.kind, e.timestamp)
-                    .to_string()
-                    .into_bytes(),
+                to_event(
+                    record_key,
+                    &e.user_id,
+                    e.kind,
+                    e.timestamp,
+                    e.webhook_event_id.as_deref().unwrap_or(""),
+                )
+                .to_string()
+                .into_bytes(),
             )
         })
         .collect();

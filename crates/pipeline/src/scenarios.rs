@@ -428,3 +428,86 @@ pub async fn a_late_line_id_is_queued_for_line(store: &dyn StateStore) {
         "the member with a new LINE ID is queued: {pending:?}"
     );
 }
+
+/// ParallelizationFactor > 1: two invocations apply records of one shard at once, the later
+/// sequence numbers first; every event counts, once.
+pub async fn out_of_order_records_of_one_shard_in_parallel(store: &dyn StateStore) {
+    let r = rules();
+    let barrier = HookedStore::new(
+        store,
+        LoadBarrier {
+            barrier: tokio::sync::Barrier::new(2),
+            armed: AtomicUsize::new(2),
+        },
+    );
+    let shard = "shardId-000000000012";
+    let later = records(&[purchase("pf", NOW - DAY)], shard, 900);
+    let earlier = records(&[purchase("pf", NOW - 2 * DAY)], shard, 100);
+    let opts = BatchOptions::default();
+    let (a, b) = tokio::join!(
+        process_batch(&barrier, &r, &later, NOW, &opts),
+        process_batch(&barrier, &r, &earlier, NOW, &opts)
+    );
+    let (a, b) = (a.expect("later"), b.expect("earlier"));
+    assert!(a.failed.is_empty() && b.failed.is_empty(), "{a:?} {b:?}");
+    assert_eq!(
+        a.duplicates + b.duplicates,
+        0,
+        "the earlier sequence number is not a duplicate"
+    );
+    let user = store
+        .load_users(&["pf".to_string()])
+        .await
+        .expect("load")
+        .states
+        .remove("pf")
+        .expect("saved");
+    assert!(
+        user.memberships.contains_key("two-buys"),
+        "both purchases counted: {user:?}"
+    );
+    // Either batch again (Lambda redelivers after a failure) changes nothing.
+    let before = snapshot(store).await;
+    for batch in [&later, &earlier] {
+        let again = process_batch(store, &r, batch, NOW, &opts)
+            .await
+            .expect("again");
+        assert_eq!(again.duplicates, 1);
+        assert!(again.changes.is_empty());
+    }
+    assert_eq!(snapshot(store).await, before);
+}
+
+/// A producer retry or a backfill sends an event again under a new sequence number, on another
+/// shard: it counts once.
+pub async fn a_resent_event_counts_once(store: &dyn StateStore) {
+    let r = rules();
+    let event = purchase("resent", NOW - DAY);
+    let first = records(std::slice::from_ref(&event), "shardId-000000000013", 5);
+    let retry = records(&[event.clone(), event], "shardId-000000000014", 77);
+    let opts = BatchOptions::default();
+    process_batch(store, &r, &first, NOW, &opts)
+        .await
+        .expect("first");
+    let again = process_batch(store, &r, &retry, NOW, &opts)
+        .await
+        .expect("retry");
+    assert_eq!(again.duplicates, 2, "{again:?}");
+    assert!(again.changes.is_empty());
+    let user = store
+        .load_users(&["resent".to_string()])
+        .await
+        .expect("load")
+        .states
+        .remove("resent")
+        .expect("saved");
+    assert!(user.memberships.contains_key("buyer"));
+    assert!(
+        !user.memberships.contains_key("two-buys"),
+        "one real purchase, however often it arrives: {user:?}"
+    );
+    assert_eq!(
+        store.segment_counts().await.expect("counts")["buyer"].entered,
+        1
+    );
+}

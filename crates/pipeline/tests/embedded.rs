@@ -36,3 +36,13 @@ async fn sweep_exits_on_time() {
 async fn a_late_line_id_is_queued_for_line() {
     scenarios::a_late_line_id_is_queued_for_line(&store()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_records_of_one_shard_in_parallel() {
+    scenarios::out_of_order_records_of_one_shard_in_parallel(&store()).await;
+}
+
+#[tokio::test]
+async fn a_resent_event_counts_once() {
+    scenarios::a_resent_event_counts_once(&store()).await;
+}

@@ -35,6 +35,9 @@ struct Stats {
     segments: BTreeMap<String, SegmentLine>,
     pending: report::PendingMap,
     history: BTreeMap<String, Vec<DayLine>>,
+    /// Users quarantined (newest first, at most 100): their state could not be read or
+    /// was refused by the store; their records are kept as dead letters.
+    quarantined: Vec<audience_store::Quarantined>,
 }
 
 /// Runs `stats`.
@@ -77,6 +80,7 @@ pub async fn run(args: StatsArgs) -> Result<()> {
         segments,
         pending: report::pending(store.as_ref()).await?,
         history,
+        quarantined: store.quarantined(100).await?,
     };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&stats)?)?;
@@ -84,6 +88,21 @@ pub async fn run(args: StatsArgs) -> Result<()> {
     }
     outln!("users in store: {}\n", stats.users)?;
     report::print_segments(&stats.segments, &stats.pending)?;
+    if !stats.quarantined.is_empty() {
+        outln!(
+            "\nquarantined users: {} (records kept as dead letters; see docs/limits.md)",
+            stats.quarantined.len()
+        )?;
+        for q in &stats.quarantined {
+            outln!(
+                "  {}  {}  {}  {}",
+                audience_core::time::format_rfc3339(q.at),
+                q.user,
+                q.reason,
+                q.message
+            )?;
+        }
+    }
     for (id, days) in &stats.history {
         if days.is_empty() {
             continue;

@@ -15,7 +15,14 @@ async fn main() -> Result<(), Error> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or_default();
-            Ok::<_, Error>(consumer::handle(&shared, event.payload, now).await?)
+            // Stop starting commits 5 s before the invocation's deadline.
+            let left = event
+                .context
+                .deadline
+                .saturating_sub(u64::try_from(now).unwrap_or(0));
+            let stop = std::time::Instant::now()
+                + std::time::Duration::from_millis(left.saturating_sub(5_000));
+            Ok::<_, Error>(consumer::handle_until(&shared, event.payload, now, Some(stop)).await?)
         }
     }))
     .await

@@ -20,6 +20,10 @@ async fn main() -> Result<(), Error> {
         .get("LINE_CHANNEL_SECRET")
         .filter(|s| !s.is_empty())
         .ok_or("LINE_CHANNEL_SECRET is not in the LINE secret or the environment")?;
+    let record_key = audience_lambda::secret::record_key(&aws).await?.ok_or(
+        "no record signing key: set AUDIENCE_STREAM_RECORD_KEY_SECRET_ARN (or AUDIENCE_STREAM_RECORD_KEY); \
+         the consumer believes LINE follow/unfollow records only when they are signed with it",
+    )?;
     let stream = std::env::var("AUDIENCE_STREAM_KINESIS_STREAM")
         .map_err(|_| "AUDIENCE_STREAM_KINESIS_STREAM is not set")?;
     // LINE waits a few seconds for an answer: retry briefly, then let LINE redeliver.
@@ -39,8 +43,10 @@ async fn main() -> Result<(), Error> {
     );
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<LambdaFunctionUrlRequest>| {
-            let (secret, sender) = (channel_secret.as_bytes(), &sender);
-            async move { Ok::<_, Error>(webhook::handle(secret, &event.payload, sender).await) }
+            let (secret, key, sender) = (channel_secret.as_bytes(), &record_key, &sender);
+            async move {
+                Ok::<_, Error>(webhook::handle(secret, key, &event.payload, sender).await)
+            }
         },
     ))
     .await
