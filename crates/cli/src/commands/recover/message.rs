@@ -221,7 +221,7 @@ mod tests {
         );
         let err = parse_messages("x.json", "{\"KinesisBatchInfo\":{}}").unwrap_err();
         assert!(format!("{err:#}").contains("shardId"), "{err:#}");
-        let err = parse_messages("y", "{} nope").unwrap_err();
+        let err = parse_messages("y", &format!("{MESSAGE}\nnope")).unwrap_err();
         assert!(
             err.to_string().contains("y: document 2 is not JSON"),
             "{err}"
