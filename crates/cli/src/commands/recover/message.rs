@@ -108,6 +108,8 @@ fn collect(source: &str, doc: Value, depth: u32, out: &mut Vec<LabelledBatch>) -
         bail!("{source}: message {n} is nested too deeply");
     }
     match doc {
+        // `aws sqs receive-message --query 'Messages[].Body'` on an empty queue.
+        Value::Null => {}
         Value::Array(items) => {
             for item in items {
                 collect(source, item, depth + 1, out)?;
@@ -209,6 +211,7 @@ mod tests {
         let pretty =
             serde_json::to_string_pretty(&serde_json::from_str::<Value>(MESSAGE).unwrap()).unwrap();
         assert_eq!(parse_messages("p", &pretty).unwrap().len(), 1);
+        assert!(parse_messages("empty queue", "null\n").unwrap().is_empty());
     }
 
     #[test]
