@@ -205,7 +205,7 @@ pub struct RangeReader<'a> {
 
 /// Most empty GetRecords answers in a row, while the range's end has not been reached, before a
 /// range read gives up (a shard may answer empty pages over stretches with no records).
-pub const MAX_EMPTY_RANGE_READS: u32 = 5;
+pub const MAX_EMPTY_RANGE_READS: u32 = 10;
 
 impl<'a> RangeReader<'a> {
     /// A reader of `range` through `client` (nothing is called until the first page).
