@@ -10,6 +10,7 @@ mod closed_stdout;
 mod dynamodb;
 mod errors;
 mod kinesis;
+mod recover;
 mod replay;
 mod serve;
 mod sweep_and_rules;

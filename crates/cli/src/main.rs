@@ -1,6 +1,6 @@
 //! `audience-stream`: the command-line tool. Replay fixture files through the pipeline,
-//! inspect segments, explain a user, run the sweep, check and diff rules, generate fixtures,
-//! create the DynamoDB table. This file is only the command-line definition and dispatch;
+//! inspect segments, explain a user, recover a Kinesis batch the consumer gave up on, run the
+//! sweep, check and diff rules, generate fixtures, create the DynamoDB table. This file is only the command-line definition and dispatch;
 //! each command lives in `commands/`.
 
 mod commands;
@@ -86,6 +86,18 @@ enum Command {
     ///
     /// Example: audience-stream replay --out out fixtures/kinesis-batch-1.json fixtures/kinesis-batch-2.json
     Replay(commands::replay::ReplayArgs),
+    /// Apply a Kinesis batch the consumer Lambda gave up on, from its dead-letter message.
+    ///
+    /// MESSAGES are the on-failure destination messages of the consumer's event source
+    /// mapping (the DeadLetterQueue): each names a stream, a shard and a range of sequence
+    /// numbers, not the data. The records of each range are read again from the stream (they
+    /// must still be retained: 24 hours by default) and applied through the same pipeline as
+    /// the consumer, in batches of at most 10,000. Safe to repeat: an event is counted once by
+    /// its fingerprint, so records applied before come out as duplicates. Ends non-zero if a
+    /// record could not be committed or a range could not be read entirely.
+    ///
+    /// Example: aws sqs receive-message --queue-url "$DLQ_URL" --max-number-of-messages 10 | audience-stream recover -
+    Recover(commands::recover::RecoverArgs),
     /// Segment sizes, enters/exits, pending sync work and daily history.
     ///
     /// Example: audience-stream stats --json
@@ -157,6 +169,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Replay(a) => commands::replay::run(a).await,
+            Command::Recover(a) => commands::recover::run(a).await,
             Command::Stats(a) => commands::stats::run(a).await,
             Command::Explain(a) => commands::explain::run(a).await,
             Command::Sweep(a) => commands::sweep::run(a).await,

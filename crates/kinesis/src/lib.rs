@@ -1,5 +1,6 @@
-//! Kinesis PutRecords sender and read-back helper, used by `audience-stream replay
-//! --to-kinesis`, the LINE webhook Lambda and the end-to-end tests.
+//! Kinesis PutRecords sender and read-back helpers, used by `audience-stream replay
+//! --to-kinesis`, `audience-stream recover` (one shard's sequence range, [`RangeReader`]), the
+//! LINE webhook Lambda and the end-to-end tests.
 //!
 //! Design:
 //! - Records are checked up front against the per-record limits (partition key 1–256
@@ -24,5 +25,7 @@ pub use batch::{
     plan_batches, validate_record, InvalidRecord, OutRecord, MAX_CALL_BYTES, MAX_CALL_RECORDS,
     MAX_KEY_CHARS, MAX_RECORD_BYTES,
 };
-pub use read::{read_all, ReadError, ReadRecord};
+pub use read::{
+    read_all, MissingRange, RangeReader, ReadError, ReadRecord, ShardRange, MAX_EMPTY_RANGE_READS,
+};
 pub use sender::{FailedRecord, KinesisSender, SendError, SendReport, SenderOptions};

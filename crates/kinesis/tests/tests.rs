@@ -2,4 +2,5 @@
 
 mod moto_stream;
 mod partial;
+mod range;
 mod util;

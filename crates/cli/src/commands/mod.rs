@@ -4,6 +4,7 @@ pub mod bench;
 pub mod dashboard;
 pub mod explain;
 pub mod gen;
+pub mod recover;
 pub mod replay;
 pub mod report;
 pub mod rules;
