@@ -151,6 +151,18 @@ pub fn instant_code(ms: i64) -> String {
     format!("{:020}", (ms as u64) ^ (1u64 << 63))
 }
 
+/// `LEASE#<name>`: a named lease (sort key [`LEASE_SK`]).
+pub fn lease_pk(name: &str) -> String {
+    format!("LEASE#{name}")
+}
+
+/// Sort key of a lease item.
+pub const LEASE_SK: &str = "L";
+/// Lease: the holder's ID.
+pub const A_HOLDER: &str = "holder";
+/// Lease: held until (epoch ms).
+pub const A_UNTIL: &str = "until";
+
 /// A stable 64-bit FNV-1a hash (not std's hasher, whose output may change between releases).
 pub fn stable_hash(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {

@@ -20,8 +20,10 @@ pub mod local;
 pub mod metrics;
 
 mod commit;
+mod consistent_members;
 mod errors;
 mod keys;
+mod lease;
 mod ops;
 mod schema;
 mod store;

@@ -601,6 +601,33 @@ impl StateStore for DynamoStore {
         self.batch_write("BatchWriteItem (dead letters)", requests)
             .await
     }
+
+    async fn list_members_consistent(
+        &self,
+        segment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        self.members_consistent(segment, after, limit).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Millis,
+        until: Millis,
+    ) -> StoreResult<bool> {
+        self.put_lease(name, holder, now, until).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        self.delete_lease(name, holder).await
+    }
+
+    async fn lease(&self, name: &str) -> StoreResult<Option<Lease>> {
+        self.get_lease(name).await
+    }
 }
 
 impl DynamoStore {

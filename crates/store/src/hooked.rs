@@ -50,6 +50,14 @@ pub enum Op {
     Batches,
     /// [`StateStore::put_dead_letters`]
     PutDeadLetters,
+    /// [`StateStore::list_members_consistent`]
+    ListMembersConsistent,
+    /// [`StateStore::acquire_lease`]
+    AcquireLease,
+    /// [`StateStore::release_lease`]
+    ReleaseLease,
+    /// [`StateStore::lease`]
+    Lease,
 }
 
 impl Op {
@@ -75,6 +83,10 @@ impl Op {
             Op::RecordBatch => "record_batch",
             Op::Batches => "batches",
             Op::PutDeadLetters => "put_dead_letters",
+            Op::ListMembersConsistent => "list_members_consistent",
+            Op::AcquireLease => "acquire_lease",
+            Op::ReleaseLease => "release_lease",
+            Op::Lease => "lease",
         }
     }
 
@@ -88,6 +100,8 @@ impl Op {
                 | Op::PutDestinationState
                 | Op::RecordBatch
                 | Op::PutDeadLetters
+                | Op::AcquireLease
+                | Op::ReleaseLease
         )
     }
 }
@@ -233,5 +247,40 @@ impl<H: Hooks> StateStore for HookedStore<'_, H> {
             Op::PutDeadLetters,
             self.inner.put_dead_letters(letters)
         )
+    }
+    async fn list_members_consistent(
+        &self,
+        segment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        hooked!(
+            self,
+            Op::ListMembersConsistent,
+            self.inner.list_members_consistent(segment, after, limit)
+        )
+    }
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Millis,
+        until: Millis,
+    ) -> StoreResult<bool> {
+        hooked!(
+            self,
+            Op::AcquireLease,
+            self.inner.acquire_lease(name, holder, now, until)
+        )
+    }
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        hooked!(
+            self,
+            Op::ReleaseLease,
+            self.inner.release_lease(name, holder)
+        )
+    }
+    async fn lease(&self, name: &str) -> StoreResult<Option<Lease>> {
+        hooked!(self, Op::Lease, self.inner.lease(name))
     }
 }
