@@ -71,6 +71,10 @@ pub struct SyncReport {
     pub segments: Vec<SegmentReport>,
     /// True when the deadline stopped the run before every segment was visited.
     pub deadline_reached: bool,
+    /// True when another run held the sync lease, so this one did nothing.
+    pub lease_held_elsewhere: bool,
+    /// Notes about the run as a whole (e.g. who holds the lease).
+    pub notes: Vec<String>,
 }
 
 impl SyncReport {
@@ -84,6 +88,9 @@ impl SyncReport {
     /// Aligned text for people.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
+        for n in &self.notes {
+            out.push_str(&format!("note: {n}\n"));
+        }
         for s in &self.segments {
             out.push_str(&format!(
                 "{:<9} {:<24} {:<10} sent {:>3}  failed {:>3}  acked {:>7}\n",
@@ -101,7 +108,7 @@ impl SyncReport {
                 out.push_str(&format!("    note: {n}\n"));
             }
         }
-        if self.segments.is_empty() {
+        if self.segments.is_empty() && !self.lease_held_elsewhere {
             out.push_str("no segment has a destination\n");
         }
         if self.deadline_reached {
