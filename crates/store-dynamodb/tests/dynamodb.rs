@@ -392,7 +392,10 @@ async fn a_lease_item_is_one_conditional_item() {
         .client()
         .get_item()
         .table_name("leaseitem")
-        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S("LEASE#sync".into()))
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S("LEASE#sync".into()),
+        )
         .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("L".into()))
         .send()
         .await
@@ -409,7 +412,10 @@ async fn a_lease_item_is_one_conditional_item() {
             (T0 + 60_000).to_string()
         ))
     );
-    assert!(item.contains_key("ttl"), "expired leases are cleaned up by TTL");
+    assert!(
+        item.contains_key("ttl"),
+        "expired leases are cleaned up by TTL"
+    );
     assert!(!store
         .acquire_lease("sync", "run-2", T0 + 1, T0 + 60_001)
         .await

@@ -102,7 +102,12 @@ async fn consistent_member_reads(store: &dyn StateStore) {
         "consistent pages list the same members, in key order"
     );
     store
-        .commit_user(&commit("cr-0", 1, &[("cr-seg", ChangeKind::Exited)], T0 + 1))
+        .commit_user(&commit(
+            "cr-0",
+            1,
+            &[("cr-seg", ChangeKind::Exited)],
+            T0 + 1,
+        ))
         .await
         .expect("exit");
     assert!(
@@ -127,7 +132,10 @@ async fn leases(store: &dyn StateStore) {
         .acquire_lease("l-sync", "a", T0, T0 + 100)
         .await
         .expect("acquire"));
-    assert_eq!(store.lease("l-sync").await.expect("read"), lease("a", T0 + 100));
+    assert_eq!(
+        store.lease("l-sync").await.expect("read"),
+        lease("a", T0 + 100)
+    );
     assert!(
         !store
             .acquire_lease("l-sync", "b", T0 + 50, T0 + 150)
