@@ -18,9 +18,7 @@ fn repo_root() -> PathBuf {
 }
 
 fn spec(name: &str) -> PathBuf {
-    let path = repo_root()
-        .join("vendor/line-openapi")
-        .join(name);
+    let path = repo_root().join("vendor/line-openapi").join(name);
     assert!(
         path.is_file(),
         "LINE OpenAPI file {} is missing: it is vendored at <repo>/vendor/line-openapi/{name}",
