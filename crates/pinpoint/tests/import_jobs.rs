@@ -302,7 +302,10 @@ async fn a_create_whose_answer_was_lost_is_found_not_started_again() {
     fake.fail_next_after_create(500, 1);
     let importer = importer(fake.base_url()).await;
     let job = importer
-        .create_import_job(&spec("s3://b/seg/v3.csv", SegmentTarget::Name("vip".into())))
+        .create_import_job(&spec(
+            "s3://b/seg/v3.csv",
+            SegmentTarget::Name("vip".into()),
+        ))
         .await
         .unwrap();
     assert_eq!(fake.create_requests(), 1, "not created a second time");
@@ -316,7 +319,10 @@ async fn a_create_whose_answer_was_lost_is_found_not_started_again() {
     let lists = fake.list_requests();
     fake.throttle_next_creates(1);
     importer
-        .create_import_job(&spec("s3://b/seg/v4.csv", SegmentTarget::Name("vip".into())))
+        .create_import_job(&spec(
+            "s3://b/seg/v4.csv",
+            SegmentTarget::Name("vip".into()),
+        ))
         .await
         .unwrap();
     assert_eq!(fake.list_requests(), lists);
