@@ -26,14 +26,16 @@ mod destination_state;
 pub mod error;
 pub mod line;
 mod members;
+mod not_configured;
 pub mod pinpoint;
 mod report;
 mod runner;
 
-pub use assemble::{destinations, LineCredentials};
+pub use assemble::{destinations, select_destinations, DestinationKind, LineCredentials};
 pub use config::{LineSyncConfig, PinpointSyncConfig, SyncConfig};
 pub use error::SyncError;
 pub use line::LineDestination;
+pub use not_configured::NotConfigured;
 pub use pinpoint::{PinpointClients, PinpointDestination};
 pub use report::{SegmentOutcome, SegmentReport, SyncReport};
 pub use runner::{wall_clock_ms, SyncContext, SyncRunner, LEASE_MARGIN, SYNC_LEASE};

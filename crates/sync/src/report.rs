@@ -17,6 +17,22 @@ pub enum SegmentOutcome {
     Parked,
     /// The run failed for this segment (store or configuration error).
     Error,
+    /// The destination has no credentials or settings in this run: skipped, entries pending.
+    NotConfigured,
+}
+
+impl SegmentOutcome {
+    /// The name used in reports (`done`, `not_configured`, …).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SegmentOutcome::Done => "done",
+            SegmentOutcome::Planned => "planned",
+            SegmentOutcome::Incomplete => "incomplete",
+            SegmentOutcome::Parked => "parked",
+            SegmentOutcome::Error => "error",
+            SegmentOutcome::NotConfigured => "not_configured",
+        }
+    }
 }
 
 /// One segment at one destination.
@@ -93,10 +109,10 @@ impl SyncReport {
         }
         for s in &self.segments {
             out.push_str(&format!(
-                "{:<9} {:<24} {:<10} sent {:>3}  failed {:>3}  acked {:>7}\n",
+                "{:<9} {:<24} {:<14} sent {:>3}  failed {:>3}  acked {:>7}\n",
                 s.destination,
                 s.segment,
-                format!("{:?}", s.outcome).to_lowercase(),
+                s.outcome.as_str(),
                 s.sent,
                 s.failed,
                 s.acked

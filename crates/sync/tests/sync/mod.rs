@@ -1,6 +1,7 @@
 //! One module per area; helpers in `util`.
 
 mod absorbed;
+mod destinations;
 mod dry_run;
 mod lease;
 mod line_faults;
