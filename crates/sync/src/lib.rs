@@ -15,6 +15,9 @@
 //! - **One run at a time.** A real run holds the store lease `sync` (deadline + a margin);
 //!   a run that cannot take it ends at once with a note and sends nothing. EventBridge
 //!   delivers schedule events at least once and a run can outlast the schedule.
+//! - **Each destination on its own.** A destination kind with no configuration is reported
+//!   `not_configured` for its segments and skipped ([`NotConfigured`]); the others sync. A run
+//!   can be limited to some kinds ([`select_destinations`]).
 //! - **Bounded by a deadline.** The sync Lambda passes its remaining time; work that does not
 //!   fit stays pending (or, for an import job, is resumed by the next run).
 //! - **Dry run** plans and writes the planned requests (and import CSVs) to a directory,

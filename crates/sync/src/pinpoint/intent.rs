@@ -5,7 +5,7 @@
 //! by its file (GetImportJobs, matched on `S3Url`) and resumes it; only when none exists does
 //! the segment import again (the same version, its file rebuilt from current membership).
 
-use super::state::{save, ImportIntent, StoredPinpointState};
+use super::state::{save, StoredPinpointState};
 use super::{PinpointClients, PinpointDestination, KIND};
 use crate::error::SyncError;
 use crate::report::SegmentReport;
@@ -15,7 +15,7 @@ use audience_pinpoint::Error as PinpointError;
 use audience_store::LedgerStatus;
 
 impl PinpointDestination {
-    /// Resolves `intent` (found in `st` at the start of a run) against the application's
+    /// Resolves the intent found in `st` at the start of a run (if any) against the application's
     /// import jobs and saves the outcome: the job found becomes the segment's running job, or
     /// (none found) the intent is cleared. A lookup that fails is returned as the inner error
     /// and leaves the intent in place for the next run.
@@ -25,10 +25,12 @@ impl PinpointDestination {
         clients: &PinpointClients,
         app: &str,
         seg: &str,
-        intent: &ImportIntent,
         st: &mut StoredPinpointState,
         report: &mut SegmentReport,
     ) -> Result<Result<(), PinpointError>, SyncError> {
+        let Some(intent) = st.starting.clone() else {
+            return Ok(Ok(()));
+        };
         let not_before = intent.at.saturating_sub(CLOCK_SKEW_MS);
         let found = match clients
             .importer

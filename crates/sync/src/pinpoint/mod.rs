@@ -138,13 +138,11 @@ impl Destination for PinpointDestination {
                 self.config.missing().join(", ")
             )));
         };
-        if let Some(intent) = st.starting.clone() {
-            if let Err(e) = self
-                .reconcile_intent(ctx, clients, app, seg, &intent, &mut st, &mut report)
-                .await?
-            {
-                return self.failed(ctx, seg, "lookup", None, &[], e, report).await;
-            }
+        if let Err(e) = self
+            .reconcile_intent(ctx, clients, app, seg, &mut st, &mut report)
+            .await?
+        {
+            return self.failed(ctx, seg, "lookup", None, &[], e, report).await;
         }
         let decision = decide(&st);
         let version = st.import.version.saturating_add(1);
