@@ -1,7 +1,7 @@
 //! End-to-end tests of the `audience-stream` binary on the shipped fixtures: the summary
 //! numbers (checked against an independent reading of the fixtures), set-aside reasons,
-//! redelivery, the sweep, rules diffs, explain, the error paths, a closed stdout and the
-//! Host check of `serve`.
+//! redelivery, the sweep, rules diffs, explain, the error paths, a closed stdout, the Host
+//! check of `serve`, and `sync` against the LINE fake.
 
 mod util;
 
@@ -14,3 +14,4 @@ mod recover;
 mod replay;
 mod serve;
 mod sweep_and_rules;
+mod sync;

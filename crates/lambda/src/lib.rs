@@ -7,6 +7,7 @@ pub mod consumer;
 pub mod env;
 pub mod metrics;
 pub mod secret;
+pub mod sync;
 pub mod webhook;
 
 pub use env::{init_tracing, Shared};

@@ -79,12 +79,26 @@ pub enum Error {
     /// Pinpoint answered with a body this crate cannot use.
     #[error("Pinpoint {operation} (app {application_id}) answered without {missing}")]
     InvalidResponse {
-        /// CreateImportJob or GetImportJob.
+        /// CreateImportJob, GetImportJob or GetImportJobs.
         operation: &'static str,
         /// The Pinpoint application (project) ID.
         application_id: String,
         /// What was missing.
         missing: &'static str,
+    },
+
+    /// GetImportJobs still had pages after the most this crate reads: whether a job for the
+    /// file exists is unknown, so none must be created for it.
+    #[error(
+        "could not tell whether app {application_id} has an import job of {s3_url}: still more jobs after {pages} pages of GetImportJobs"
+    )]
+    LookupIncomplete {
+        /// The Pinpoint application (project) ID.
+        application_id: String,
+        /// The file looked for.
+        s3_url: String,
+        /// Pages read.
+        pages: usize,
     },
 
     /// Polling stopped at [`crate::PollPolicy::max_total`] before the job finished. The job goes
@@ -110,7 +124,10 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Api(e) => e.retryable,
-            Error::S3 { .. } | Error::PollTimeout { .. } | Error::RetriesExhausted { .. } => true,
+            Error::S3 { .. }
+            | Error::PollTimeout { .. }
+            | Error::RetriesExhausted { .. }
+            | Error::LookupIncomplete { .. } => true,
             _ => false,
         }
     }
@@ -145,7 +162,7 @@ impl Error {
     request_id.as_deref().map(|r| format!(" (RequestID {r})")).unwrap_or_default()
 )]
 pub struct ApiError {
-    /// CreateImportJob or GetImportJob.
+    /// CreateImportJob, GetImportJob or GetImportJobs.
     pub operation: &'static str,
     /// The Pinpoint application (project) ID.
     pub application_id: String,

@@ -1,17 +1,18 @@
-//! [`PinpointImporter`]: CreateImportJob and GetImportJob over aws-sdk-pinpoint, with
-//! throttling (429), 5xx and lost answers retried under one capped exponential backoff
-//! ([`RetryPolicy`]), and other 4xx answers returned at once with AWS's Message and RequestID.
+//! [`PinpointImporter`]: CreateImportJob, GetImportJob and GetImportJobs over
+//! aws-sdk-pinpoint, with throttling (429), 5xx and lost answers retried under the shared retry
+//! mechanism ([`audience_retry`], as LINE and Kinesis are), and other 4xx answers returned at
+//! once with AWS's Message and RequestID.
 //!
 //! The SDK's own retries are switched off so this policy is the only one (and tests can make it
-//! fast). Polling lives in [`crate::poll`].
+//! fast). Polling lives in [`crate::poll`]; finding a job by its file in [`crate::list`].
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use audience_retry::{retry, Attempted, RetryPolicy, Retryable};
 use aws_sdk_pinpoint::config::retry::RetryConfig;
 use aws_sdk_pinpoint::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_pinpoint::types::{Format, ImportJobRequest, ImportJobResponse};
-use backon::{ExponentialBuilder, Retryable};
 
 use crate::error::{ApiError, Error, Result};
 use crate::job::{count, ImportJob, ImportJobSpec, JobStatus, SegmentTarget};
@@ -19,47 +20,47 @@ use crate::job::{count, ImportJob, ImportJobSpec, JobStatus, SegmentTarget};
 const CREATE: &str = "CreateImportJob";
 const GET: &str = "GetImportJob";
 
-/// Capped exponential backoff (with jitter) for retryable Pinpoint failures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Wait before the first retry.
-    pub min_delay: Duration,
-    /// Longest wait between two attempts.
-    pub max_delay: Duration,
-    /// Retries after the first attempt (so `max_retries + 1` requests at most).
-    pub max_retries: usize,
-}
+/// How much earlier than this process's clock Pinpoint's clock may say a job of ours was
+/// created (a job of the same file created before that is an older one, not ours).
+pub const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            min_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(20),
-            max_retries: 6,
-        }
+/// The retry policy of Pinpoint calls unless replaced: up to 6 retries, waits from 0.5 s
+/// doubling to 20 s, with jitter.
+pub fn default_retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 6,
+        first_wait: Duration::from_millis(500),
+        cap: Duration::from_secs(20),
+        jitter: true,
     }
 }
 
-impl RetryPolicy {
-    fn backoff(&self) -> ExponentialBuilder {
-        ExponentialBuilder::default()
-            .with_min_delay(self.min_delay)
-            .with_max_delay(self.max_delay)
-            .with_max_times(self.max_retries)
-            .with_jitter()
+/// A failed attempt, as the shared retry mechanism sees it: only an API failure that may
+/// succeed later (429, 5xx, no answer) is tried again.
+struct Attempt(Error);
+
+impl std::fmt::Display for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Retryable for Attempt {
+    fn is_retryable(&self) -> bool {
+        matches!(&self.0, Error::Api(api) if api.retryable)
     }
 }
 
 /// Creates and reads Pinpoint import jobs.
 #[derive(Debug, Clone)]
 pub struct PinpointImporter {
-    client: aws_sdk_pinpoint::Client,
+    pub(crate) client: aws_sdk_pinpoint::Client,
     retry: RetryPolicy,
 }
 
 impl PinpointImporter {
     /// A client from shared SDK config (region, credentials, `AWS_ENDPOINT_URL[_PINPOINT]`),
-    /// with the SDK's retries off in favour of [`RetryPolicy::default`].
+    /// with the SDK's retries off in favour of [`default_retry_policy`].
     pub fn new(sdk_config: &aws_config::SdkConfig) -> Self {
         let conf = aws_sdk_pinpoint::config::Builder::from(sdk_config)
             .retry_config(RetryConfig::disabled())
@@ -79,7 +80,7 @@ impl PinpointImporter {
     pub fn from_client(client: aws_sdk_pinpoint::Client) -> Self {
         Self {
             client,
-            retry: RetryPolicy::default(),
+            retry: default_retry_policy(),
         }
     }
 
@@ -90,31 +91,58 @@ impl PinpointImporter {
     }
 
     /// The retry policy in force.
-    pub fn retry_policy(&self) -> RetryPolicy {
-        self.retry
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     /// CreateImportJob with `Format=CSV`, `DefineSegment=true`; returns the new job (`CREATED`).
     ///
-    /// A 5xx is retried like throttling; should Pinpoint have created the job before failing,
-    /// a second job may exist (Pinpoint has no idempotency token for this call).
+    /// Throttling is retried; after a 5xx or no answer (Pinpoint may have created the job) the
+    /// next attempt first looks for a job of this `S3Url` created since the call began
+    /// ([`PinpointImporter::find_import_job`]) and returns it instead of creating a second one
+    /// (Pinpoint has no idempotency token for this call).
     pub async fn create_import_job(&self, spec: &ImportJobSpec) -> Result<ImportJob> {
         validate(spec)?;
         let app = spec.application_id.as_str();
         let request = request_of(spec);
-        let response = self
+        let not_before = wall_clock_ms().saturating_sub(CLOCK_SKEW_MS);
+        let outcome_unknown = AtomicBool::new(false);
+        let (job, found) = self
             .with_retry(CREATE, app, None, || async {
-                self.client
+                if outcome_unknown.load(Ordering::Relaxed) {
+                    if let Some(job) = self
+                        .find_import_job(app, &spec.s3_url, Some(not_before))
+                        .await?
+                    {
+                        return Ok((job, true));
+                    }
+                }
+                match self
+                    .client
                     .create_import_job()
                     .application_id(app)
                     .import_job_request(request.clone())
                     .send()
                     .await
-                    .map_err(|e| api_error(CREATE, app, None, e))
+                {
+                    Ok(out) => Ok((job_of(CREATE, app, out.import_job_response)?, false)),
+                    Err(e) => {
+                        let e = api_error(CREATE, app, None, e);
+                        if let Error::Api(api) = &e {
+                            if api.status.is_none_or(|s| s >= 500) {
+                                outcome_unknown.store(true, Ordering::Relaxed);
+                            }
+                        }
+                        Err(e)
+                    }
+                }
             })
             .await?;
-        let job = job_of(CREATE, app, response.import_job_response)?;
-        tracing::info!(application_id = app, job_id = %job.id, status = %job.status, s3_url = %spec.s3_url, "import job created");
+        if found {
+            tracing::info!(application_id = app, job_id = %job.id, s3_url = %spec.s3_url, "the import job whose answer was lost exists; using it");
+        } else {
+            tracing::info!(application_id = app, job_id = %job.id, status = %job.status, s3_url = %spec.s3_url, "import job created");
+        }
         Ok(job)
     }
 
@@ -134,7 +162,9 @@ impl PinpointImporter {
         job_of(GET, application_id, response.import_job_response)
     }
 
-    async fn with_retry<T, F, Fut>(
+    /// Runs `call` under the retry policy; retryable failures that outlast it become
+    /// [`Error::RetriesExhausted`] with the attempts made.
+    pub(crate) async fn with_retry<T, F, Fut>(
         &self,
         operation: &'static str,
         application_id: &str,
@@ -145,24 +175,21 @@ impl PinpointImporter {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let attempts = AtomicUsize::new(0);
-        let result = (|| {
-            attempts.fetch_add(1, Ordering::Relaxed);
-            call()
-        })
-        .retry(self.retry.backoff())
-        .sleep(tokio::time::sleep)
-        .when(|e: &Error| matches!(e, Error::Api(api) if api.retryable))
-        .notify(|e: &Error, wait: Duration| {
-            tracing::warn!(operation, application_id, job_id, error = %e, ?wait, "retrying Pinpoint call");
+        let Attempted { result, attempts } = retry(&self.retry, || {
+            let attempt = call();
+            async move { attempt.await.map_err(Attempt) }
         })
         .await;
         match result {
-            Err(last @ Error::Api(_)) if last.is_retryable() => Err(Error::RetriesExhausted {
-                attempts: attempts.load(Ordering::Relaxed),
-                last: Box::new(last),
-            }),
-            other => other,
+            Ok(value) => Ok(value),
+            Err(Attempt(last)) if matches!(&last, Error::Api(api) if api.retryable) => {
+                tracing::warn!(operation, application_id, job_id, attempts, error = %last, "Pinpoint call gave up after retries");
+                Err(Error::RetriesExhausted {
+                    attempts: attempts as usize,
+                    last: Box::new(last),
+                })
+            }
+            Err(Attempt(other)) => Err(other),
         }
     }
 }
@@ -204,7 +231,7 @@ fn request_of(spec: &ImportJobSpec) -> ImportJobRequest {
     .build()
 }
 
-fn job_of(
+pub(crate) fn job_of(
     operation: &'static str,
     application_id: &str,
     response: Option<ImportJobResponse>,
@@ -222,9 +249,9 @@ fn job_of(
         .job_status
         .map(|s| JobStatus::from_wire(s.as_str()))
         .ok_or_else(|| missing("JobStatus"))?;
-    let (segment_id, segment_name) = match r.definition {
-        Some(d) => (d.segment_id, d.segment_name),
-        None => (None, None),
+    let (segment_id, segment_name, s3_url) = match r.definition {
+        Some(d) => (d.segment_id, d.segment_name, d.s3_url),
+        None => (None, None, None),
     };
     Ok(ImportJob {
         id,
@@ -234,6 +261,7 @@ fn job_of(
         status,
         segment_id: segment_id.filter(|s| !s.is_empty()),
         segment_name,
+        s3_url,
         creation_date: r.creation_date,
         completion_date: r.completion_date,
         total_processed: count(r.total_processed),
@@ -254,7 +282,7 @@ struct ErrorBody {
     request_id: Option<String>,
 }
 
-fn api_error<E>(
+pub(crate) fn api_error<E>(
     operation: &'static str,
     application_id: &str,
     job_id: Option<&str>,
@@ -302,4 +330,12 @@ where
         request_id: body.request_id.or(header_request_id),
         retryable,
     }))
+}
+
+/// The current wall-clock time in epoch milliseconds.
+pub(crate) fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

@@ -123,6 +123,9 @@ pub struct ImportJob {
     pub segment_id: Option<String>,
     /// `Definition.SegmentName`.
     pub segment_name: Option<String>,
+    /// `Definition.S3Url`: the file imported (how a job is found again, see
+    /// [`crate::PinpointImporter::find_import_job`]).
+    pub s3_url: Option<String>,
     /// `CreationDate` (ISO-8601).
     pub creation_date: Option<String>,
     /// `CompletionDate` (ISO-8601).
@@ -141,6 +144,16 @@ pub struct ImportJob {
     pub total_pieces: u64,
 }
 
+impl ImportJob {
+    /// `CreationDate` as epoch milliseconds, when it is an RFC 3339 / ISO-8601 instant.
+    pub fn created_at_ms(&self) -> Option<i64> {
+        let text = self.creation_date.as_deref()?;
+        let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+        i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+    }
+}
+
 pub(crate) fn count(value: Option<i32>) -> u64 {
     value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)
 }
@@ -148,6 +161,36 @@ pub(crate) fn count(value: Option<i32>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn creation_dates_parse_to_epoch_millis() {
+        let job = |date: Option<&str>| ImportJob {
+            id: "j".into(),
+            application_id: "a".into(),
+            status: JobStatus::Created,
+            segment_id: None,
+            segment_name: None,
+            s3_url: None,
+            creation_date: date.map(str::to_owned),
+            completion_date: None,
+            total_processed: 0,
+            total_failures: 0,
+            failures: Vec::new(),
+            completed_pieces: 0,
+            failed_pieces: 0,
+            total_pieces: 0,
+        };
+        assert_eq!(
+            job(Some("2026-01-01T00:00:01.500Z")).created_at_ms(),
+            Some(1_767_225_601_500)
+        );
+        assert_eq!(
+            job(Some("2026-01-01T09:00:00+09:00")).created_at_ms(),
+            Some(1_767_225_600_000)
+        );
+        assert_eq!(job(Some("yesterday")).created_at_ms(), None);
+        assert_eq!(job(None).created_at_ms(), None);
+    }
 
     #[test]
     fn statuses_round_trip_and_terminal() {

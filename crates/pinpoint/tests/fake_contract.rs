@@ -139,3 +139,72 @@ async fn scripted_sequence_advances_one_step_per_get() {
         .unwrap_err();
     assert!(err.as_service_error().unwrap().is_not_found_exception());
 }
+
+#[tokio::test]
+async fn get_import_jobs_pages_newest_first_per_application() {
+    let fake = FakePinpoint::start().await.unwrap();
+    let client = raw_client(&fake).await;
+    let mut ids = Vec::new();
+    for (app, key) in [("app", "a"), ("app", "b"), ("other", "x"), ("app", "c")] {
+        let id = client
+            .create_import_job()
+            .application_id(app)
+            .import_job_request(
+                ImportJobRequest::builder()
+                    .format(Format::Csv)
+                    .s3_url(format!("s3://bucket/{key}.csv"))
+                    .role_arn("arn:aws:iam::123456789012:role/r")
+                    .define_segment(true)
+                    .segment_name("vip")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .import_job_response
+            .unwrap()
+            .id
+            .unwrap();
+        ids.push(id);
+    }
+    let first = client
+        .get_import_jobs()
+        .application_id("app")
+        .page_size("2")
+        .send()
+        .await
+        .unwrap()
+        .import_jobs_response
+        .unwrap();
+    let urls = |page: &aws_sdk_pinpoint::types::ImportJobsResponse| -> Vec<String> {
+        page.item()
+            .iter()
+            .map(|j| j.definition.as_ref().unwrap().s3_url.clone().unwrap())
+            .collect()
+    };
+    assert_eq!(urls(&first), ["s3://bucket/c.csv", "s3://bucket/b.csv"]);
+    assert_eq!(first.item()[0].id.as_deref(), Some(ids[3].as_str()));
+    let token = first.next_token().expect("a second page").to_owned();
+    let second = client
+        .get_import_jobs()
+        .application_id("app")
+        .page_size("2")
+        .token(token)
+        .send()
+        .await
+        .unwrap()
+        .import_jobs_response
+        .unwrap();
+    assert_eq!(urls(&second), ["s3://bucket/a.csv"]);
+    assert_eq!(second.next_token(), None);
+    assert_eq!(fake.list_requests(), 2);
+
+    let bad = client
+        .get_import_jobs()
+        .application_id("app")
+        .page_size("zero")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(bad.as_service_error().unwrap().is_bad_request_exception());
+}

@@ -294,3 +294,98 @@ async fn restart_in_the_middle_of_polling_resumes_the_same_job() {
     assert_eq!(fake.jobs().len(), 1);
     assert_eq!(fake.get_requests(), 5);
 }
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_found_not_started_again() {
+    let fake = FakePinpoint::start().await.unwrap();
+    // Pinpoint creates the job, then the answer is a 500.
+    fake.fail_next_after_create(500, 1);
+    let importer = importer(fake.base_url()).await;
+    let job = importer
+        .create_import_job(&spec(
+            "s3://b/seg/v3.csv",
+            SegmentTarget::Name("vip".into()),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(fake.create_requests(), 1, "not created a second time");
+    let jobs = fake.jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(job.id, jobs[0].id, "the job that exists is returned");
+    assert_eq!(job.s3_url.as_deref(), Some("s3://b/seg/v3.csv"));
+    assert!(fake.list_requests() >= 1, "looked up with GetImportJobs");
+
+    // Throttling says nothing was created: retried without a lookup.
+    let lists = fake.list_requests();
+    fake.throttle_next_creates(1);
+    importer
+        .create_import_job(&spec(
+            "s3://b/seg/v4.csv",
+            SegmentTarget::Name("vip".into()),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(fake.list_requests(), lists);
+    assert_eq!(fake.jobs().len(), 2);
+}
+
+#[tokio::test]
+async fn a_job_is_found_by_its_file_across_pages() {
+    let fake = FakePinpoint::start().await.unwrap();
+    let importer = importer(fake.base_url()).await;
+    let wanted = "s3://b/seg/v7.csv";
+    let target = importer
+        .create_import_job(&spec(wanted, SegmentTarget::Name("vip".into())))
+        .await
+        .unwrap();
+    // 120 newer jobs of other files push it to the second page (100 per page, newest first).
+    for i in 0..120 {
+        importer
+            .create_import_job(&spec(
+                &format!("s3://b/other/v{i}.csv"),
+                SegmentTarget::Name("other".into()),
+            ))
+            .await
+            .unwrap();
+    }
+    let lists = fake.list_requests();
+    let found = importer.find_import_job(APP, wanted, None).await.unwrap();
+    assert_eq!(found.map(|j| j.id), Some(target.id.clone()));
+    assert_eq!(fake.list_requests() - lists, 2, "two pages read");
+
+    let page = importer.list_import_jobs(APP, None).await.unwrap();
+    assert_eq!(page.jobs.len(), 100);
+    assert!(page.next_token.is_some());
+    let last = importer
+        .list_import_jobs(APP, page.next_token.as_deref())
+        .await
+        .unwrap();
+    assert_eq!(last.jobs.len(), 21);
+    assert_eq!(last.next_token, None);
+
+    assert_eq!(
+        importer
+            .find_import_job(APP, "s3://b/seg/v8.csv", None)
+            .await
+            .unwrap(),
+        None,
+        "no job of another file"
+    );
+    // A job of the same file created before `not_before` is an older one, not ours.
+    let later = target.created_at_ms().unwrap() + 60_000;
+    assert_eq!(
+        importer
+            .find_import_job(APP, wanted, Some(later))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        importer
+            .find_import_job("another-app", wanted, None)
+            .await
+            .unwrap(),
+        None,
+        "jobs are per application"
+    );
+}

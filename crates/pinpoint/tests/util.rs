@@ -2,16 +2,18 @@
 
 use std::time::Duration;
 
-use audience_pinpoint::{PinpointImporter, PollPolicy, RetryPolicy};
+use audience_pinpoint::{PinpointImporter, PollPolicy};
+use audience_retry::RetryPolicy;
 
 pub use audience_testkit::{sdk_config, Moto};
 
 /// Retries fast enough for tests.
 pub fn quick_retry() -> RetryPolicy {
     RetryPolicy {
-        min_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(40),
         max_retries: 4,
+        first_wait: Duration::from_millis(5),
+        cap: Duration::from_millis(40),
+        jitter: true,
     }
 }
 

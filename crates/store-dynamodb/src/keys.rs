@@ -174,6 +174,18 @@ pub fn instant_from_code(code: &str) -> Option<i64> {
     Some((n ^ (1u64 << 63)) as i64)
 }
 
+/// `LEASE#<name>`: a named lease (sort key [`LEASE_SK`]).
+pub fn lease_pk(name: &str) -> String {
+    format!("LEASE#{name}")
+}
+
+/// Sort key of a lease item.
+pub const LEASE_SK: &str = "L";
+/// Lease: the holder's ID.
+pub const A_HOLDER: &str = "holder";
+/// Lease: held until (epoch ms).
+pub const A_UNTIL: &str = "until";
+
 /// A stable 64-bit hash (the project's one, `audience_core::hash`).
 pub fn stable_hash(text: &str) -> u64 {
     audience_core::hash::fnv1a64(text.as_bytes())
@@ -198,6 +210,14 @@ pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> HashMap<String, Attr
 pub fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
     match item.get(name) {
         Some(AttributeValue::S(v)) => Some(v.as_str()),
+        _ => None,
+    }
+}
+
+/// A number attribute of an item, as i64 (integers only).
+pub fn get_i64(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
         _ => None,
     }
 }

@@ -26,6 +26,8 @@ mod due;
 mod errors;
 mod fanout;
 mod keys;
+mod lease;
+mod members;
 mod ops;
 mod outbox;
 mod pending;

@@ -278,33 +278,7 @@ impl StateStore for DynamoStore {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<String>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let pk = member_pk(segment);
-        let items = self
-            .query_items("Query (segment members)", Some(limit), || {
-                let q = self
-                    .client
-                    .query()
-                    .expression_attribute_names("#pk", PK)
-                    .expression_attribute_names("#sk", SK)
-                    .expression_attribute_names("#x", A_EXITED_FLAG)
-                    .expression_attribute_values(":pk", s(pk.clone()))
-                    .filter_expression("attribute_not_exists(#x)")
-                    .projection_expression("#sk");
-                match after {
-                    Some(a) => q
-                        .key_condition_expression("#pk = :pk AND #sk > :after")
-                        .expression_attribute_values(":after", s(a)),
-                    None => q.key_condition_expression("#pk = :pk"),
-                }
-            })
-            .await?;
-        Ok(items
-            .iter()
-            .filter_map(|i| get_s(i, SK).map(str::to_string))
-            .collect())
+        self.members(segment, after, limit, false).await
     }
 
     async fn pending_summary(&self) -> StoreResult<Vec<PendingSummary>> {
@@ -541,6 +515,33 @@ impl StateStore for DynamoStore {
         out.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.user.cmp(&b.user)));
         out.truncate(limit);
         Ok(out)
+    }
+
+    async fn list_members_consistent(
+        &self,
+        segment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        self.members(segment, after, limit, true).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Millis,
+        until: Millis,
+    ) -> StoreResult<bool> {
+        self.put_lease(name, holder, now, until).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        self.delete_lease(name, holder).await
+    }
+
+    async fn lease(&self, name: &str) -> StoreResult<Option<Lease>> {
+        self.get_lease(name).await
     }
 }
 

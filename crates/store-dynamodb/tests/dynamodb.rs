@@ -446,3 +446,80 @@ async fn absorbing_an_identity_supersedes_its_pending_work_and_checks_its_versio
         .states
         .is_empty());
 }
+
+#[tokio::test]
+async fn consistent_member_reads_are_strongly_consistent_queries() {
+    // DynamoDB bills a strongly consistent read twice an eventually consistent one, and
+    // DynamoDB Local reports it the same way: the consistent path must really ask for it.
+    let (_local, store) = store("consistentreads").await;
+    for i in 0..20 {
+        store
+            .commit_user(&commit(
+                &format!("cm-{i:02}"),
+                0,
+                &["cm-seg"],
+                ChangeKind::Entered,
+                "cm",
+            ))
+            .await
+            .unwrap();
+    }
+    let before = store.metrics();
+    let eventual = store.list_members("cm-seg", None, 100).await.unwrap();
+    let eventual_units = store.metrics().since(&before).read_units;
+    let before = store.metrics();
+    let consistent = store
+        .list_members_consistent("cm-seg", None, 100)
+        .await
+        .unwrap();
+    let consistent_units = store.metrics().since(&before).read_units;
+    assert_eq!(consistent, eventual);
+    assert_eq!(consistent.len(), 20);
+    assert!(
+        eventual_units > 0.0 && consistent_units >= 2.0 * eventual_units,
+        "consistent {consistent_units} RCU vs eventual {eventual_units} RCU"
+    );
+}
+
+#[tokio::test]
+async fn a_lease_item_is_one_conditional_item() {
+    let (local, store) = store("leaseitem").await;
+    assert!(store
+        .acquire_lease("sync", "run-1", T0, T0 + 60_000)
+        .await
+        .unwrap());
+    let item = local
+        .client()
+        .get_item()
+        .table_name("leaseitem")
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S("LEASE#sync".into()),
+        )
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("L".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the lease item, as docs/dynamodb.md describes it");
+    assert_eq!(
+        item.get("holder"),
+        Some(&aws_sdk_dynamodb::types::AttributeValue::S("run-1".into()))
+    );
+    assert_eq!(
+        item.get("until"),
+        Some(&aws_sdk_dynamodb::types::AttributeValue::N(
+            (T0 + 60_000).to_string()
+        ))
+    );
+    assert!(
+        item.contains_key("ttl"),
+        "expired leases are cleaned up by TTL"
+    );
+    assert!(!store
+        .acquire_lease("sync", "run-2", T0 + 1, T0 + 60_001)
+        .await
+        .unwrap());
+    store.release_lease("sync", "run-1").await.unwrap();
+    assert_eq!(store.lease("sync").await.unwrap(), None);
+}

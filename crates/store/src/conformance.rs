@@ -63,6 +63,8 @@ pub async fn run(store: &dyn StateStore) {
     bulk_commits_are_independent(store).await;
     limits_are_refused_alike(store).await;
     quarantine_round_trip(store).await;
+    consistent_member_reads(store).await;
+    leases(store).await;
 }
 
 /// Both stores refuse what DynamoDB cannot hold, per user, writing nothing.
@@ -127,6 +129,166 @@ async fn quarantine_round_trip(store: &dyn StateStore) {
         "newest first, one entry per user"
     );
     assert_eq!(listed[0].records, vec![format!("shardId-0:{}", T0 + 9)]);
+}
+
+async fn consistent_member_reads(store: &dyn StateStore) {
+    for i in 0..5 {
+        store
+            .commit_user(&commit(
+                &format!("cr-{i}"),
+                0,
+                &[("cr-seg", ChangeKind::Entered)],
+                T0,
+            ))
+            .await
+            .expect("enter");
+        // Written immediately before: a consistent read must list it.
+        let members = store
+            .list_members_consistent("cr-seg", None, 100)
+            .await
+            .expect("consistent members");
+        assert!(
+            members.contains(&format!("cr-{i}")),
+            "a member committed just before is listed: {members:?}"
+        );
+    }
+    let first = store
+        .list_members_consistent("cr-seg", None, 3)
+        .await
+        .expect("page 1");
+    let rest = store
+        .list_members_consistent("cr-seg", first.last().map(String::as_str), 3)
+        .await
+        .expect("page 2");
+    assert_eq!(
+        [first, rest].concat(),
+        store
+            .list_members("cr-seg", None, 100)
+            .await
+            .expect("members"),
+        "consistent pages list the same members, in key order"
+    );
+    store
+        .commit_user(&commit(
+            "cr-0",
+            1,
+            &[("cr-seg", ChangeKind::Exited)],
+            T0 + 1,
+        ))
+        .await
+        .expect("exit");
+    assert!(
+        !store
+            .list_members_consistent("cr-seg", None, 100)
+            .await
+            .expect("consistent members")
+            .contains(&"cr-0".to_string()),
+        "a member who exited just before is not listed"
+    );
+}
+
+async fn leases(store: &dyn StateStore) {
+    let lease = |holder: &str, until: i64| {
+        Some(Lease {
+            holder: holder.to_string(),
+            until,
+        })
+    };
+    assert_eq!(store.lease("l-sync").await.expect("read"), None);
+    assert!(store
+        .acquire_lease("l-sync", "a", T0, T0 + 100)
+        .await
+        .expect("acquire"));
+    assert_eq!(
+        store.lease("l-sync").await.expect("read"),
+        lease("a", T0 + 100)
+    );
+    assert!(
+        !store
+            .acquire_lease("l-sync", "b", T0 + 50, T0 + 150)
+            .await
+            .expect("acquire"),
+        "held by someone else"
+    );
+    assert_eq!(
+        store.lease("l-sync").await.expect("read"),
+        lease("a", T0 + 100),
+        "a refused acquire changes nothing"
+    );
+    assert!(
+        store
+            .acquire_lease("l-sync", "a", T0 + 60, T0 + 200)
+            .await
+            .expect("acquire"),
+        "the holder re-acquires"
+    );
+    assert_eq!(
+        store.lease("l-sync").await.expect("read"),
+        lease("a", T0 + 200),
+        "re-acquiring extends"
+    );
+    assert!(
+        !store
+            .acquire_lease("l-sync", "b", T0 + 200, T0 + 300)
+            .await
+            .expect("acquire"),
+        "not expired at its `until`"
+    );
+    assert!(
+        store
+            .acquire_lease("l-other", "b", T0, T0 + 100)
+            .await
+            .expect("acquire"),
+        "leases are independent"
+    );
+    assert!(
+        store
+            .acquire_lease("l-sync", "b", T0 + 201, T0 + 300)
+            .await
+            .expect("acquire"),
+        "an expired lease is taken over"
+    );
+    store.release_lease("l-sync", "a").await.expect("release");
+    assert_eq!(
+        store.lease("l-sync").await.expect("read"),
+        lease("b", T0 + 300),
+        "only the holder releases"
+    );
+    store.release_lease("l-sync", "b").await.expect("release");
+    assert_eq!(store.lease("l-sync").await.expect("read"), None);
+    assert!(store
+        .acquire_lease("l-sync", "a", T0 + 202, T0 + 400)
+        .await
+        .expect("acquire after release"));
+    store
+        .release_lease("l-missing", "a")
+        .await
+        .expect("releasing no lease is harmless");
+
+    // Concurrent acquires of a free lease: exactly one wins.
+    let (r1, r2, r3, r4) = tokio::join!(
+        store.acquire_lease("l-race", "w1", T0, T0 + 100),
+        store.acquire_lease("l-race", "w2", T0, T0 + 100),
+        store.acquire_lease("l-race", "w3", T0, T0 + 100),
+        store.acquire_lease("l-race", "w4", T0, T0 + 100),
+    );
+    let won: Vec<bool> = [r1, r2, r3, r4]
+        .into_iter()
+        .map(|r| r.expect("acquire"))
+        .collect();
+    assert_eq!(
+        won.iter().filter(|w| **w).count(),
+        1,
+        "exactly one concurrent acquire wins: {won:?}"
+    );
+    let winner = store
+        .lease("l-race")
+        .await
+        .expect("read")
+        .expect("held")
+        .holder;
+    let number = won.iter().position(|w| *w).map_or(0, |i| i + 1);
+    assert_eq!(winner, format!("w{number}"), "the winner holds it");
 }
 
 async fn bulk_commits_are_independent(store: &dyn StateStore) {

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS destination_state (destination TEXT NOT NULL, segment
 CREATE TABLE IF NOT EXISTS batches (batch_id TEXT PRIMARY KEY, day INTEGER NOT NULL, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dead_letters (record TEXT PRIMARY KEY, at INTEGER NOT NULL, letter TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantine (user TEXT PRIMARY KEY, at INTEGER NOT NULL, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL);
 ";
 
 /// The SQLite-backed store.
@@ -544,6 +545,66 @@ impl StateStore for EmbeddedStore {
                 out.push(from_json(&format!("quarantine {user}"), &text)?);
             }
             Ok(out)
+        })
+    }
+
+    /// SQLite reads are always consistent: the same query as `list_members`.
+    async fn list_members_consistent(
+        &self,
+        segment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        self.list_members(segment, after, limit).await
+    }
+
+    /// One upsert whose update only applies to an expired lease or the holder's own; the row
+    /// count says whether it applied.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Millis,
+        until: Millis,
+    ) -> StoreResult<bool> {
+        self.with(|c| {
+            let changed = c
+                .execute(
+                    "INSERT INTO leases (name, holder, until) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                     WHERE leases.until < ?4 OR leases.holder = excluded.holder",
+                    params![name, holder, until, now],
+                )
+                .map_err(sql("acquire lease"))?;
+            Ok(changed == 1)
+        })
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
+                params![name, holder],
+            )
+            .map(|_| ())
+            .map_err(sql("release lease"))
+        })
+    }
+
+    async fn lease(&self, name: &str) -> StoreResult<Option<Lease>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT holder, until FROM leases WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(Lease {
+                        holder: r.get(0)?,
+                        until: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(sql("read lease"))
         })
     }
 }

@@ -56,6 +56,14 @@ pub enum Op {
     Quarantine,
     /// [`StateStore::quarantined`]
     Quarantined,
+    /// [`StateStore::list_members_consistent`]
+    ListMembersConsistent,
+    /// [`StateStore::acquire_lease`]
+    AcquireLease,
+    /// [`StateStore::release_lease`]
+    ReleaseLease,
+    /// [`StateStore::lease`]
+    Lease,
 }
 
 impl Op {
@@ -84,6 +92,10 @@ impl Op {
             Op::DueDone => "due_done",
             Op::Quarantine => "quarantine",
             Op::Quarantined => "quarantined",
+            Op::ListMembersConsistent => "list_members_consistent",
+            Op::AcquireLease => "acquire_lease",
+            Op::ReleaseLease => "release_lease",
+            Op::Lease => "lease",
         }
     }
 
@@ -99,6 +111,8 @@ impl Op {
                 | Op::PutDeadLetters
                 | Op::DueDone
                 | Op::Quarantine
+                | Op::AcquireLease
+                | Op::ReleaseLease
         )
     }
 }
@@ -253,5 +267,40 @@ impl<H: Hooks> StateStore for HookedStore<'_, H> {
     }
     async fn quarantined(&self, limit: usize) -> StoreResult<Vec<Quarantined>> {
         hooked!(self, Op::Quarantined, self.inner.quarantined(limit))
+    }
+    async fn list_members_consistent(
+        &self,
+        segment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        hooked!(
+            self,
+            Op::ListMembersConsistent,
+            self.inner.list_members_consistent(segment, after, limit)
+        )
+    }
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Millis,
+        until: Millis,
+    ) -> StoreResult<bool> {
+        hooked!(
+            self,
+            Op::AcquireLease,
+            self.inner.acquire_lease(name, holder, now, until)
+        )
+    }
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        hooked!(
+            self,
+            Op::ReleaseLease,
+            self.inner.release_lease(name, holder)
+        )
+    }
+    async fn lease(&self, name: &str) -> StoreResult<Option<Lease>> {
+        hooked!(self, Op::Lease, self.inner.lease(name))
     }
 }

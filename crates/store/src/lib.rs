@@ -145,4 +145,30 @@ pub trait StateStore: Send + Sync {
 
     /// Quarantined users, newest first, at most `limit`.
     async fn quarantined(&self, limit: usize) -> StoreResult<Vec<Quarantined>>;
+    /// Like [`StateStore::list_members`], but strongly consistent: a member committed before
+    /// the call is listed (DynamoDB: `ConsistentRead` on the Query). For reads whose result
+    /// must not miss a recent entry, such as building a replacement audience.
+    async fn list_members_consistent(
+        &self,
+        segment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>>;
+
+    /// Takes the lease `name` for `holder` until `until` (epoch ms). True when acquired: no
+    /// lease, an expired one (`until < now`), or already `holder`'s (re-acquiring extends it).
+    /// False when someone else holds it; nothing is changed then.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Millis,
+        until: Millis,
+    ) -> StoreResult<bool>;
+
+    /// Releases the lease `name` if `holder` holds it; someone else's lease is left alone.
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()>;
+
+    /// The lease `name` as stored (expired or not), if any.
+    async fn lease(&self, name: &str) -> StoreResult<Option<Lease>>;
 }

@@ -218,3 +218,13 @@ pub struct DeadLetter {
     /// The raw payload (Base64 or JSON text), truncated to 64 KiB.
     pub data: String,
 }
+
+/// A named lease (e.g. `sync`): who holds it and until when. A lease whose `until` has passed
+/// is free for anyone to take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The holder's ID (unique per run).
+    pub holder: String,
+    /// Held until this instant (epoch ms).
+    pub until: Millis,
+}

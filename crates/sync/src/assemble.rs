@@ -1,11 +1,23 @@
 //! Building the destinations a run needs, shared by the CLI and the sync Lambda: which
-//! destination kinds the selected segments use, and their clients (none for a dry run).
+//! destination kinds to sync (all configured ones, or those asked for), and their clients
+//! (none for a dry run).
+//!
+//! A destination without configuration — no LINE credentials; no Pinpoint application, bucket
+//! and role — does not stop the run: its segments are reported `not_configured` and skipped
+//! ([`NotConfigured`]) while the others sync. Asking for it by name (`--destination`) is an
+//! error instead, and so is a half-done configuration (e.g. a LINE channel ID without its
+//! secret, a Pinpoint bucket without an application).
 
+use crate::not_configured::NotConfigured;
 use crate::{
     Destination, LineDestination, PinpointClients, PinpointDestination, SyncConfig, SyncError,
 };
+use audience_core::rules::Segment;
 use audience_core::Rules;
-use audience_line::LineClient;
+use audience_line::config::ConfigError;
+use audience_line::{LineClient, LineConfig};
+use std::fmt;
+use std::str::FromStr;
 
 /// Where LINE credentials come from.
 pub enum LineCredentials<'a> {
@@ -20,8 +32,75 @@ pub enum LineCredentials<'a> {
     Lookup(&'a (dyn Fn(&str) -> Option<String> + Sync)),
 }
 
-/// The destinations for the selected segments (`only`, or all): clients are built only for
-/// kinds that are used, and not at all for a dry run.
+/// A destination kind a run can be limited to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DestinationKind {
+    /// LINE audiences.
+    Line,
+    /// Pinpoint imported segments.
+    Pinpoint,
+}
+
+impl DestinationKind {
+    /// Every kind, in the order a segment's destinations are synced.
+    pub const ALL: [DestinationKind; 2] = [DestinationKind::Line, DestinationKind::Pinpoint];
+
+    /// The name used in rules, outbox entries and flags (`line`, `pinpoint`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestinationKind::Line => "line",
+            DestinationKind::Pinpoint => "pinpoint",
+        }
+    }
+
+    /// Parses a comma-separated list (`line,pinpoint`); blank means none named (= every
+    /// configured destination).
+    pub fn parse_list(text: &str) -> Result<Vec<DestinationKind>, String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::parse)
+            .collect()
+    }
+
+    fn wanted_by(self, segment: &Segment) -> bool {
+        match self {
+            DestinationKind::Line => wants_line(segment),
+            DestinationKind::Pinpoint => wants_pinpoint(segment),
+        }
+    }
+}
+
+impl FromStr for DestinationKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DestinationKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown destination `{s}` (destinations: line, pinpoint)"))
+    }
+}
+
+impl fmt::Display for DestinationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn wants_line(segment: &Segment) -> bool {
+    segment.def.destinations.line.is_some()
+}
+
+fn wants_pinpoint(segment: &Segment) -> bool {
+    segment.def.destinations.pinpoint.is_some()
+}
+
+/// What LINE needs, for "not configured" notes and errors.
+const LINE_SETTINGS: &str = "set LINE_CHANNEL_ACCESS_TOKEN (or _FILE), or LINE_CHANNEL_ID and LINE_CHANNEL_SECRET (or _FILE)";
+
+/// The destinations for the selected segments (`only`, or all), every configured kind:
+/// [`select_destinations`] with no kind named.
 pub async fn destinations(
     config: &SyncConfig,
     rules: &Rules,
@@ -29,44 +108,116 @@ pub async fn destinations(
     dry_run: bool,
     line: LineCredentials<'_>,
 ) -> Result<Vec<Box<dyn Destination>>, SyncError> {
-    let selected = || {
+    select_destinations(config, rules, only, dry_run, line, &[]).await
+}
+
+/// The destinations of the kinds in `kinds` (empty: every kind, those not configured
+/// reported `not_configured`) for the selected segments (`only`, or all). Clients are built
+/// only for kinds the segments use, and not at all for a dry run. A kind named in `kinds`
+/// that is not configured is an error.
+pub async fn select_destinations(
+    config: &SyncConfig,
+    rules: &Rules,
+    only: Option<&str>,
+    dry_run: bool,
+    line: LineCredentials<'_>,
+    kinds: &[DestinationKind],
+) -> Result<Vec<Box<dyn Destination>>, SyncError> {
+    let named = !kinds.is_empty();
+    let mut chosen: Vec<DestinationKind> = if named {
+        kinds.to_vec()
+    } else {
+        DestinationKind::ALL.to_vec()
+    };
+    chosen.sort();
+    chosen.dedup();
+    let used = |kind: DestinationKind| {
         rules
             .segments
             .iter()
             .filter(|s| only.is_none_or(|id| s.def.id == id))
+            .any(|s| kind.wanted_by(s))
     };
-    let wants_line = selected().any(|s| s.def.destinations.line.is_some());
-    let wants_pinpoint = selected().any(|s| s.def.destinations.pinpoint.is_some());
-    let line_client = if dry_run || !wants_line {
-        None
-    } else {
-        Some(match line {
-            LineCredentials::Env {
-                api_base,
-                data_base,
-            } => LineDestination::client_from_env(api_base, data_base)?,
-            LineCredentials::Lookup(lookup) => {
-                let cfg = audience_line::LineConfig::from_lookup(lookup)
-                    .map_err(|e| SyncError::Config(e.to_string()))?;
-                LineClient::new(cfg).map_err(|e| SyncError::Config(e.to_string()))?
+    let mut line = Some(line);
+    let mut out: Vec<Box<dyn Destination>> = Vec::with_capacity(chosen.len());
+    for kind in chosen {
+        let sends = !dry_run && used(kind);
+        out.push(match kind {
+            DestinationKind::Line => {
+                let client = match (sends, line.take()) {
+                    (true, Some(credentials)) => line_client(credentials)?,
+                    _ => None,
+                };
+                match client {
+                    Some(client) => Box::new(LineDestination::new(config.line.clone(), Some(client))),
+                    None if sends && named => {
+                        return Err(SyncError::Config(format!(
+                            "the LINE destination was asked for but is not configured: {LINE_SETTINGS}"
+                        )))
+                    }
+                    None if sends => Box::new(NotConfigured::new(
+                        kind.as_str(),
+                        wants_line,
+                        LINE_SETTINGS.to_string(),
+                    )),
+                    None => Box::new(LineDestination::new(config.line.clone(), None)),
+                }
             }
-        })
+            DestinationKind::Pinpoint => {
+                let p = &config.pinpoint;
+                let missing = format!("set {}", p.missing().join(", "));
+                let nothing_set =
+                    p.application_id.is_none() && p.bucket.is_none() && p.role_arn.is_none();
+                if !sends {
+                    Box::new(PinpointDestination::new(p.clone(), None))
+                } else if p.is_complete() {
+                    Box::new(PinpointDestination::new(
+                        p.clone(),
+                        Some(PinpointClients::from_env(p).await),
+                    ))
+                } else if nothing_set && !named {
+                    Box::new(NotConfigured::new(kind.as_str(), wants_pinpoint, missing))
+                } else if nothing_set {
+                    return Err(SyncError::Config(format!(
+                        "the Pinpoint destination was asked for but is not configured: {missing}"
+                    )));
+                } else {
+                    return Err(SyncError::Config(format!(
+                        "the Pinpoint destination is only partly configured: {missing} (or use a dry run)"
+                    )));
+                }
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// A LINE client, or `None` when no credentials are set at all; credentials that are set but
+/// unusable (a channel ID without its secret, a bad base URL) are an error.
+fn line_client(credentials: LineCredentials<'_>) -> Result<Option<LineClient>, SyncError> {
+    let (loaded, api_base, data_base) = match credentials {
+        LineCredentials::Env {
+            api_base,
+            data_base,
+        } => (LineConfig::from_env(), api_base, data_base),
+        LineCredentials::Lookup(lookup) => (LineConfig::from_lookup(lookup), None, None),
     };
-    let pinpoint_clients = if dry_run || !wants_pinpoint {
-        None
-    } else if !config.pinpoint.is_complete() {
-        return Err(SyncError::Config(format!(
-            "segments have Pinpoint destinations but the sync is not configured: set {} (or use a dry run)",
-            config.pinpoint.missing().join(", ")
-        )));
-    } else {
-        Some(PinpointClients::from_env(&config.pinpoint).await)
+    let mut config = match loaded {
+        Ok(config) => config,
+        Err(ConfigError::MissingCredentials) => return Ok(None),
+        Err(e) => return Err(SyncError::Config(e.to_string())),
     };
-    Ok(vec![
-        Box::new(LineDestination::new(config.line.clone(), line_client)),
-        Box::new(PinpointDestination::new(
-            config.pinpoint.clone(),
-            pinpoint_clients,
-        )),
-    ])
+    let parse = |flag: &str, v: &str| {
+        reqwest::Url::parse(v)
+            .map_err(|e| SyncError::Config(format!("{flag} {v:?} is not a URL: {e}")))
+    };
+    if let Some(v) = api_base {
+        config.api_base = parse("--line-api-base", v)?;
+    }
+    if let Some(v) = data_base {
+        config.data_base = parse("--line-data-base", v)?;
+    }
+    LineClient::new(config)
+        .map(Some)
+        .map_err(|e| SyncError::Config(e.to_string()))
 }

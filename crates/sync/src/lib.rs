@@ -12,10 +12,16 @@
 //! - **Plan in the core, do I/O here.** Requests come from `audience_core::plan`; this crate
 //!   executes them with the shared retry policy (`audience_retry`) and a rate limiter, and
 //!   remembers destination state (audience IDs, replacements, running import jobs) in the store.
+//! - **One run at a time.** A real run holds the store lease `sync` (deadline + a margin);
+//!   a run that cannot take it ends at once with a note and sends nothing. EventBridge
+//!   delivers schedule events at least once and a run can outlast the schedule.
+//! - **Each destination on its own.** A destination kind with no configuration is reported
+//!   `not_configured` for its segments and skipped ([`NotConfigured`]); the others sync. A run
+//!   can be limited to some kinds ([`select_destinations`]).
 //! - **Bounded by a deadline.** The sync Lambda passes its remaining time; work that does not
 //!   fit stays pending (or, for an import job, is resumed by the next run).
 //! - **Dry run** plans and writes the planned requests (and import CSVs) to a directory,
-//!   sending nothing and changing nothing; it needs no credentials.
+//!   sending nothing and changing nothing; it needs no credentials and takes no lease.
 
 mod assemble;
 pub mod config;
@@ -23,17 +29,19 @@ mod destination_state;
 pub mod error;
 pub mod line;
 mod members;
+mod not_configured;
 pub mod pinpoint;
 mod report;
 mod runner;
 
-pub use assemble::{destinations, LineCredentials};
+pub use assemble::{destinations, select_destinations, DestinationKind, LineCredentials};
 pub use config::{LineSyncConfig, PinpointSyncConfig, SyncConfig};
 pub use error::SyncError;
 pub use line::LineDestination;
+pub use not_configured::NotConfigured;
 pub use pinpoint::{PinpointClients, PinpointDestination};
 pub use report::{SegmentOutcome, SegmentReport, SyncReport};
-pub use runner::{wall_clock_ms, SyncContext, SyncRunner};
+pub use runner::{wall_clock_ms, SyncContext, SyncRunner, LEASE_MARGIN, SYNC_LEASE};
 
 use async_trait::async_trait;
 use audience_core::rules::Segment;

@@ -11,7 +11,9 @@ const PAGE: usize = 1_000;
 const LOAD_CHUNK: usize = 100;
 
 /// Calls `each` with every current member's state, in key order. Members whose state is
-/// missing (deleted meanwhile) are skipped.
+/// missing (deleted meanwhile) are skipped. Membership is read strongly consistent
+/// ([`StateStore::list_members_consistent`]): what is built from it (a replacement audience,
+/// an import file) must not miss a member who entered just before.
 pub async fn for_each_member(
     store: &dyn StateStore,
     segment: &str,
@@ -20,7 +22,9 @@ pub async fn for_each_member(
     let mut after: Option<String> = None;
     let mut seen = 0u64;
     loop {
-        let page = store.list_members(segment, after.as_deref(), PAGE).await?;
+        let page = store
+            .list_members_consistent(segment, after.as_deref(), PAGE)
+            .await?;
         if page.is_empty() {
             return Ok(seen);
         }

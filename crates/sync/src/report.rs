@@ -17,6 +17,22 @@ pub enum SegmentOutcome {
     Parked,
     /// The run failed for this segment (store or configuration error).
     Error,
+    /// The destination has no credentials or settings in this run: skipped, entries pending.
+    NotConfigured,
+}
+
+impl SegmentOutcome {
+    /// The name used in reports (`done`, `not_configured`, …).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SegmentOutcome::Done => "done",
+            SegmentOutcome::Planned => "planned",
+            SegmentOutcome::Incomplete => "incomplete",
+            SegmentOutcome::Parked => "parked",
+            SegmentOutcome::Error => "error",
+            SegmentOutcome::NotConfigured => "not_configured",
+        }
+    }
 }
 
 /// One segment at one destination.
@@ -71,6 +87,10 @@ pub struct SyncReport {
     pub segments: Vec<SegmentReport>,
     /// True when the deadline stopped the run before every segment was visited.
     pub deadline_reached: bool,
+    /// True when another run held the sync lease, so this one did nothing.
+    pub lease_held_elsewhere: bool,
+    /// Notes about the run as a whole (e.g. who holds the lease).
+    pub notes: Vec<String>,
 }
 
 impl SyncReport {
@@ -84,12 +104,15 @@ impl SyncReport {
     /// Aligned text for people.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
+        for n in &self.notes {
+            out.push_str(&format!("note: {n}\n"));
+        }
         for s in &self.segments {
             out.push_str(&format!(
-                "{:<9} {:<24} {:<10} sent {:>3}  failed {:>3}  acked {:>7}\n",
+                "{:<9} {:<24} {:<14} sent {:>3}  failed {:>3}  acked {:>7}\n",
                 s.destination,
                 s.segment,
-                format!("{:?}", s.outcome).to_lowercase(),
+                s.outcome.as_str(),
                 s.sent,
                 s.failed,
                 s.acked
@@ -101,7 +124,7 @@ impl SyncReport {
                 out.push_str(&format!("    note: {n}\n"));
             }
         }
-        if self.segments.is_empty() {
+        if self.segments.is_empty() && !self.lease_held_elsewhere {
             out.push_str("no segment has a destination\n");
         }
         if self.deadline_reached {

@@ -1,5 +1,6 @@
-//! [`SyncRunner`]: visits every segment that has a destination (or only one, `--segment`),
-//! hands it to each [`Destination`] that wants it, and stops at the deadline.
+//! [`SyncRunner`]: takes the store's `sync` lease (one real run at a time), visits every
+//! segment that has a destination (or only one, `--segment`), hands it to each
+//! [`Destination`] that wants it, stops at the deadline, and releases the lease.
 
 use crate::error::SyncError;
 use crate::report::{SegmentOutcome, SegmentReport, SyncReport};
@@ -7,8 +8,18 @@ use crate::Destination;
 use audience_core::{Millis, Rules};
 use audience_store::StateStore;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// The store lease a real run holds from start to end, so that two runs (an overlapping
+/// schedule, a redelivered EventBridge event, a person running `sync` by hand) never create,
+/// rotate or upload the same work twice.
+pub const SYNC_LEASE: &str = "sync";
+
+/// How long the lease outlives the run's deadline: the deadline stops new requests, and the
+/// ledger rows, acknowledgements and state saves of the last one still follow it.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 /// What every destination needs for one run.
 pub struct SyncContext<'a> {
@@ -71,6 +82,11 @@ impl SyncRunner {
 
     /// Syncs every segment with a destination, or only `only`. A segment that fails is
     /// reported (outcome `error`) and the run goes on with the next.
+    ///
+    /// A real run first takes the lease [`SYNC_LEASE`] until its deadline plus
+    /// [`LEASE_MARGIN`]; when another run holds it, this one ends at once, sending nothing,
+    /// with a report note saying until when. The lease is released at the end (a run that is
+    /// killed leaves it to expire). A dry run changes nothing and takes no lease.
     pub async fn run(
         &self,
         ctx: &SyncContext<'_>,
@@ -86,6 +102,51 @@ impl SyncRunner {
                 )));
             }
         }
+        if ctx.dry_run {
+            return self.visit(ctx, rules, only).await;
+        }
+        let holder = run_id();
+        let until = ctx
+            .now
+            .saturating_add(millis(ctx.remaining()))
+            .saturating_add(millis(LEASE_MARGIN));
+        if !ctx
+            .store
+            .acquire_lease(SYNC_LEASE, &holder, ctx.now, until)
+            .await?
+        {
+            let held = ctx.store.lease(SYNC_LEASE).await?;
+            let note = match held {
+                Some(lease) => format!(
+                    "another sync run holds the lease until {} (run {}); this run sent nothing",
+                    audience_core::time::format_rfc3339(lease.until),
+                    lease.holder
+                ),
+                None => {
+                    "another sync run held the lease (released meanwhile); this run sent nothing"
+                        .to_string()
+                }
+            };
+            tracing::info!(%note, "sync lease held elsewhere");
+            return Ok(SyncReport {
+                lease_held_elsewhere: true,
+                notes: vec![note],
+                ..SyncReport::default()
+            });
+        }
+        let result = self.visit(ctx, rules, only).await;
+        if let Err(e) = ctx.store.release_lease(SYNC_LEASE, &holder).await {
+            tracing::warn!(error = %e, "cannot release the sync lease; it expires on its own");
+        }
+        result
+    }
+
+    async fn visit(
+        &self,
+        ctx: &SyncContext<'_>,
+        rules: &Rules,
+        only: Option<&str>,
+    ) -> Result<SyncReport, SyncError> {
         let mut report = SyncReport::default();
         'segments: for segment in &rules.segments {
             if only.is_some_and(|id| id != segment.def.id) {
@@ -114,4 +175,22 @@ impl SyncRunner {
         }
         Ok(report)
     }
+}
+
+fn millis(d: Duration) -> Millis {
+    Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
+}
+
+/// An ID unique to this run: process, wall-clock nanoseconds and a per-process counter.
+fn run_id() -> String {
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    )
 }

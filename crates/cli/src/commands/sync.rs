@@ -3,7 +3,9 @@
 
 use crate::output::{out, outln};
 use anyhow::{bail, Context, Result};
-use audience_sync::{wall_clock_ms, LineCredentials, SyncConfig, SyncContext, SyncRunner};
+use audience_sync::{
+    wall_clock_ms, DestinationKind, LineCredentials, SyncConfig, SyncContext, SyncRunner,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -23,9 +25,19 @@ when it changed (docs/pinpoint.md). Every request and result goes to the sync le
 entry is acknowledged only after the destination accepted it. A permanent refusal parks the
 segment until --retry-parked.
 
+Destinations: every configured one by default. A destination with no configuration (no LINE
+credentials; no Pinpoint application, bucket and role) is reported `not_configured` and
+skipped — its changes stay pending — while the others sync. --destination limits the run to
+the kinds named (an unconfigured one named is an error).
+
+One run at a time: a run holds the store's `sync` lease until its deadline (--max-seconds) plus
+30 s; a run started meanwhile prints \"another sync run holds the lease until …\" and sends
+nothing. --dry-run takes no lease.
+
 Examples:
   audience-stream sync --dry-run                         plan every segment, write out/sync/
   audience-stream sync --segment recent-buyers           sync one segment
+  audience-stream sync --destination line                LINE only (Pinpoint not configured or not wanted)
   audience-stream sync --line-api-base http://127.0.0.1:8080 --line-data-base http://127.0.0.1:8081
   audience-stream sync --pinpoint-application-id APP --s3-bucket B --import-role-arn arn:aws:iam::123456789012:role/pinpoint-import";
 
@@ -45,6 +57,10 @@ pub struct SyncArgs {
     /// Sync only this segment (default: every segment with a destination).
     #[arg(long, value_name = "ID")]
     pub segment: Option<String>,
+    /// Sync only this destination kind: `line` or `pinpoint` (repeatable; default: every
+    /// configured one, the others reported `not_configured`).
+    #[arg(long = "destination", value_name = "KIND")]
+    pub destinations: Vec<DestinationKind>,
     /// Where --dry-run writes its files.
     #[arg(long, value_name = "DIR", default_value = "out/sync")]
     pub out: PathBuf,
@@ -102,7 +118,7 @@ pub async fn run(args: SyncArgs) -> Result<()> {
     }
     config.validate()?;
 
-    let destinations = audience_sync::destinations(
+    let destinations = audience_sync::select_destinations(
         &config,
         &rules,
         args.segment.as_deref(),
@@ -111,6 +127,7 @@ pub async fn run(args: SyncArgs) -> Result<()> {
             api_base: args.line_api_base.as_deref(),
             data_base: args.line_data_base.as_deref(),
         },
+        &args.destinations,
     )
     .await
     .context("cannot set up the sync (use --dry-run to plan without credentials)")?;

@@ -1,11 +1,9 @@
 //! The sync Lambda (EventBridge schedule): drains LINE and Pinpoint outboxes within the
-//! invocation's remaining time; whatever does not fit stays pending for the next run.
+//! invocation's remaining time; whatever does not fit stays pending for the next run. One run
+//! at a time (the store's `sync` lease; the template also reserves a concurrency of 1).
 
 use audience_lambda::secret::SecretLookup;
-use audience_lambda::{init_tracing, metrics, Shared};
-use audience_sync::{
-    wall_clock_ms, LineCredentials, SegmentOutcome, SyncConfig, SyncContext, SyncRunner,
-};
+use audience_lambda::{init_tracing, sync, Shared};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use std::time::Duration;
 
@@ -20,26 +18,9 @@ async fn main() -> Result<(), Error> {
         .load()
         .await;
     let secret = SecretLookup::load(&aws).await?;
-    let mut config = SyncConfig::load(None)?;
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    config.pinpoint.application_id =
-        env("PINPOINT_APPLICATION_ID").or(config.pinpoint.application_id);
-    config.pinpoint.bucket = env("PINPOINT_IMPORT_BUCKET").or(config.pinpoint.bucket);
-    config.pinpoint.role_arn = env("PINPOINT_IMPORT_ROLE_ARN").or(config.pinpoint.role_arn);
-    if let Some(prefix) = env("PINPOINT_IMPORT_PREFIX") {
-        config.pinpoint.prefix = prefix;
-    }
-    config.validate()?;
+    let settings = sync::settings(&|name| std::env::var(name).ok())?;
     let lookup = move |name: &str| secret.get(name);
-    let destinations = audience_sync::destinations(
-        &config,
-        &shared.rules,
-        None,
-        false,
-        LineCredentials::Lookup(&lookup),
-    )
-    .await?;
-    let runner = SyncRunner::new(destinations);
+    let runner = sync::runner(&shared, &settings, &lookup).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let (shared, runner) = (&shared, &runner);
         async move {
@@ -49,30 +30,7 @@ async fn main() -> Result<(), Error> {
                 .duration_since(std::time::SystemTime::now())
                 .unwrap_or_default()
                 .saturating_sub(SAFETY_MARGIN);
-            let ctx = SyncContext::new(shared.store.as_ref(), wall_clock_ms(), remaining);
-            let report = runner.run(&ctx, &shared.rules, None).await?;
-            let failed = report
-                .segments
-                .iter()
-                .filter(|s| s.outcome == SegmentOutcome::Error)
-                .count() as u64;
-            let parked = report
-                .segments
-                .iter()
-                .filter(|s| s.outcome == SegmentOutcome::Parked)
-                .count() as u64;
-            metrics::emit(&audience_dashboard::emf::Totals {
-                sync_failures: failed,
-                parked,
-                ..Default::default()
-            });
-            tracing::info!(
-                segments = report.segments.len(),
-                failed,
-                parked,
-                deadline_reached = report.deadline_reached,
-                "sync done"
-            );
+            let report = sync::invoke(shared, runner, remaining).await?;
             Ok::<_, Error>(serde_json::to_value(&report)?)
         }
     }))

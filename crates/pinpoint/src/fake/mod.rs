@@ -1,5 +1,5 @@
-//! A local fake of Pinpoint's CreateImportJob and GetImportJob (no emulator implements them),
-//! served by axum on 127.0.0.1. It speaks the REST-JSON wire format of the fact sheet, accepts
+//! A local fake of Pinpoint's CreateImportJob, GetImportJob and GetImportJobs (no emulator
+//! implements them), served by axum on 127.0.0.1. It speaks the REST-JSON wire format of the fact sheet, accepts
 //! SigV4-signed requests from the real SDK without checking them, validates the request,
 //! and runs each job through a scripted status sequence, one step per GET.
 //!
@@ -122,6 +122,19 @@ impl FakePinpoint {
     /// GetImportJob requests received, including rejected ones.
     pub fn get_requests(&self) -> usize {
         self.lock().get_requests
+    }
+
+    /// GetImportJobs requests received, including rejected ones.
+    pub fn list_requests(&self) -> usize {
+        self.lock().list_requests
+    }
+
+    /// The next `n` CreateImportJob requests create their job and then answer with HTTP
+    /// `status` (e.g. 500): a job exists whose ID the caller never learns.
+    pub fn fail_next_after_create(&self, status: u16, n: usize) {
+        self.lock()
+            .fail_after_create
+            .extend(std::iter::repeat_n(status, n));
     }
 }
 

@@ -1,10 +1,10 @@
-//! The fake's HTTP surface: CreateImportJob and GetImportJob as REST-JSON, errors as
-//! `{"Message","RequestID"}` with `x-amzn-ErrorType`. Signatures are not checked.
+//! The fake's HTTP surface: CreateImportJob, GetImportJob and GetImportJobs as REST-JSON,
+//! errors as `{"Message","RequestID"}` with `x-amzn-ErrorType`. Signatures are not checked.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Bytes;
-use axum::extract::{Path, State as Extract};
+use axum::extract::{Path, Query, State as Extract};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,7 +30,10 @@ impl App {
 
 pub(crate) fn router(app: App) -> Router {
     Router::new()
-        .route("/v1/apps/{application_id}/jobs/import", post(create))
+        .route(
+            "/v1/apps/{application_id}/jobs/import",
+            post(create).get(list),
+        )
         .route("/v1/apps/{application_id}/jobs/import/{job_id}", get(read))
         .fallback(|| async { error(404, "Resource not found", "fallback") })
         .with_state(app)
@@ -168,7 +171,70 @@ async fn create(
     };
     let response = ok(StatusCode::CREATED, &job);
     state.order.push(id.clone());
-    state.jobs.insert(id, job);
+    state.jobs.insert(id.clone(), job);
+    if let Some(status) = state.fail_after_create.pop_front() {
+        // The job exists; the caller never learns its ID (a lost answer).
+        return error(status, "Injected failure after the job was created", &id);
+    }
+    response
+}
+
+/// GetImportJobs' query string.
+#[derive(serde::Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(rename = "page-size")]
+    page_size: Option<String>,
+    token: Option<String>,
+}
+
+/// Jobs per page when the request names no `page-size`.
+const DEFAULT_PAGE_SIZE: usize = 50;
+
+async fn list(
+    Extract(app): Extract<App>,
+    Path(application_id): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let mut state = app.lock();
+    state.list_requests += 1;
+    if let Some(status) = state.next_injected(FakeOp::GetImportJobs) {
+        return error(status, "Injected failure", &application_id);
+    }
+    let size = match query.page_size.as_deref().map(str::parse::<usize>) {
+        None => DEFAULT_PAGE_SIZE,
+        Some(Ok(n)) if n > 0 => n,
+        Some(_) => return error(400, "page-size must be a positive integer", &application_id),
+    };
+    // The token is the offset of the page's first job.
+    let start = match query.token.as_deref().map(str::parse::<usize>) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return error(400, "Invalid token", &application_id),
+    };
+    // Newest first.
+    let jobs: Vec<&FakeJob> = state
+        .order
+        .iter()
+        .rev()
+        .filter_map(|id| state.jobs.get(id))
+        .filter(|j| j.application_id == application_id)
+        .collect();
+    let item: Vec<_> = jobs
+        .iter()
+        .skip(start)
+        .take(size)
+        .map(|j| j.response())
+        .collect();
+    let mut body = serde_json::json!({ "Item": item });
+    if start.saturating_add(size) < jobs.len() {
+        body["NextToken"] = serde_json::Value::String((start + size).to_string());
+    }
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&request_id(&format!("{application_id}{start}"))) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-amzn-requestid"), v);
+    }
     response
 }
 

@@ -71,6 +71,8 @@ pub enum FakeOp {
     CreateImportJob,
     /// `GET /v1/apps/{app}/jobs/import/{job}`.
     GetImportJob,
+    /// `GET /v1/apps/{app}/jobs/import` (GetImportJobs).
+    GetImportJobs,
 }
 
 /// AWS's error code for a status the fake can answer.

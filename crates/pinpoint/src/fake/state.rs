@@ -88,6 +88,9 @@ pub(crate) struct State {
     pub injected: HashMap<FakeOp, VecDeque<u16>>,
     pub create_requests: usize,
     pub get_requests: usize,
+    pub list_requests: usize,
+    /// Statuses answered by the next CreateImportJob requests after creating their job.
+    pub fail_after_create: VecDeque<u16>,
     pub counter: u64,
 }
 

@@ -22,7 +22,7 @@ use crate::runner::SyncContext;
 use crate::Destination;
 use async_trait::async_trait;
 use audience_core::rules::Segment;
-use audience_line::{LineClient, LineConfig};
+use audience_line::LineClient;
 use audience_store::LedgerStatus;
 use call::{CallError, Caller, Limiter};
 use state::{save, Parked, StoredLineState, KIND};
@@ -45,26 +45,6 @@ impl LineDestination {
             config,
             limiter,
         }
-    }
-
-    /// A client from the environment (`LINE_CHANNEL_ACCESS_TOKEN[_FILE]`, or `LINE_CHANNEL_ID`
-    /// + `LINE_CHANNEL_SECRET[_FILE]`, …), with optional base URL overrides.
-    pub fn client_from_env(
-        api_base: Option<&str>,
-        data_base: Option<&str>,
-    ) -> Result<LineClient, SyncError> {
-        let mut config = LineConfig::from_env().map_err(|e| SyncError::Config(e.to_string()))?;
-        let parse = |flag: &str, v: &str| {
-            reqwest::Url::parse(v)
-                .map_err(|e| SyncError::Config(format!("{flag} {v:?} is not a URL: {e}")))
-        };
-        if let Some(v) = api_base {
-            config.api_base = parse("--line-api-base", v)?;
-        }
-        if let Some(v) = data_base {
-            config.data_base = parse("--line-data-base", v)?;
-        }
-        LineClient::new(config).map_err(|e| SyncError::Config(e.to_string()))
     }
 
     /// The policy knobs in force.

@@ -19,9 +19,11 @@ pub struct Pending {
     pub additions: BTreeMap<String, Vec<OutboxEntry>>,
     /// Entered users with no usable LINE ID (none, or blocked): nothing to send.
     pub no_line_id: Vec<OutboxEntry>,
-    /// Exits of users with a LINE ID: they may be in the audience.
+    /// Exits that may concern an ID in the audience: users with a LINE ID, and users whose
+    /// state no longer exists (an identity folded into another user, e.g. `line:U…` from the
+    /// webhook: its LINE ID may have been uploaded under the old key).
     pub exits: Vec<OutboxEntry>,
-    /// Exits of users that never had a LINE ID: never sent, nothing to remove.
+    /// Exits of users whose state says they never had a LINE ID: never sent, nothing to remove.
     pub exits_never_sent: Vec<OutboxEntry>,
     /// Entries read (a full read means more may be waiting).
     pub read: usize,
@@ -59,13 +61,11 @@ pub async fn read_pending(
                 Some(id) => out.additions.entry(id.to_string()).or_default().push(e),
                 None => out.no_line_id.push(e),
             },
-            ChangeKind::Exited => {
-                if user.is_some_and(|u| u.line_user_id.is_some()) {
-                    out.exits.push(e);
-                } else {
-                    out.exits_never_sent.push(e);
-                }
-            }
+            ChangeKind::Exited => match user {
+                Some(u) if u.line_user_id.is_none() => out.exits_never_sent.push(e),
+                // A LINE ID, or no state left to tell: possibly sent, so it counts for rotation.
+                _ => out.exits.push(e),
+            },
         }
     }
     Ok(out)

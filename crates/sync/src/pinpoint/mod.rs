@@ -2,15 +2,18 @@
 //! version of an imported segment (CSV in S3 → CreateImportJob → poll GetImportJob).
 //!
 //! An import starts only when membership changed since the last completed import, at most
-//! once per `min_interval_secs`, and never while the segment's previous job runs. The job ID
-//! is stored the moment Pinpoint answers, so a restart resumes polling instead of starting a
-//! second job. The outbox entries read before the file was built are acknowledged once the
-//! job exists; if that job then fails, `reimport_owed` makes the next run import again.
+//! once per `min_interval_secs`, and never while the segment's previous job runs. The intent
+//! (version, file) is stored before CreateImportJob and the job ID the moment Pinpoint
+//! answers, so a restart resumes polling — or finds the job by its file (`intent.rs`) —
+//! instead of starting a second job. The outbox entries read before the file was built are
+//! acknowledged once the job exists; if that job then fails, `reimport_owed` makes the next
+//! run import again.
 //!
 //! AWS ends Pinpoint's engagement features (segments, campaigns, journeys) on 2026-10-30:
 //! this is one [`Destination`] among others, so a successor service is one new crate.
 
 mod csv;
+mod intent;
 pub mod state;
 
 use crate::config::PinpointSyncConfig;
@@ -26,7 +29,7 @@ use audience_pinpoint::{
     SegmentTarget,
 };
 use audience_store::{LedgerEntry, LedgerStatus, OutboxEntry};
-use state::{save, StoredPinpointState, KIND};
+use state::{save, ImportIntent, StoredPinpointState, KIND};
 
 /// The AWS clients a real run needs.
 pub struct PinpointClients {
@@ -94,11 +97,12 @@ impl Destination for PinpointDestination {
             .store
             .pending(KIND, seg, self.config.max_pending)
             .await?;
-        let changes = entries.len() as u64 + u64::from(st.reimport_owed);
         let min_interval_ms =
             i64::try_from(self.config.min_interval_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let decision = decide_import(&st.import, changes, min_interval_ms, ctx.now);
-        let version = st.import.version.saturating_add(1);
+        let decide = |st: &StoredPinpointState| {
+            let changes = entries.len() as u64 + u64::from(st.reimport_owed);
+            decide_import(&st.import, changes, min_interval_ms, ctx.now)
+        };
         let target = match (&rule.segment_id, &st.import.segment_id) {
             (Some(id), _) | (None, Some(id)) => SegmentTarget::Id(id.clone()),
             (None, None) => SegmentTarget::Name(
@@ -108,8 +112,15 @@ impl Destination for PinpointDestination {
             ),
         };
         if ctx.dry_run {
+            let version = st.import.version.saturating_add(1);
+            if let Some(intent) = &st.starting {
+                report.planned.push(format!(
+                    "GetImportJobs: look for a job of {} (v{}) started by an interrupted run, and resume it",
+                    intent.s3_url, intent.version
+                ));
+            }
             return self
-                .dry_run(ctx, seg, &decision, version, &target, report)
+                .dry_run(ctx, seg, &decide(&st), version, &target, report)
                 .await;
         }
         let Some(clients) = &self.clients else {
@@ -127,6 +138,14 @@ impl Destination for PinpointDestination {
                 self.config.missing().join(", ")
             )));
         };
+        if let Err(e) = self
+            .reconcile_intent(ctx, clients, app, seg, &mut st, &mut report)
+            .await?
+        {
+            return self.failed(ctx, seg, "lookup", None, &[], e, report).await;
+        }
+        let decision = decide(&st);
+        let version = st.import.version.saturating_add(1);
         let job_id = match decision {
             ImportDecision::Skip { reason } => {
                 report.notes.push(reason);
@@ -179,15 +198,31 @@ impl Destination for PinpointDestination {
                     register_endpoints: self.config.register_endpoints,
                     external_id: None,
                 };
+                // The intent first: a run that stops between CreateImportJob and saving the
+                // job's ID leaves it behind, and the next run finds the job by its file.
+                st.starting = Some(ImportIntent {
+                    version,
+                    s3_url: s3_url.clone(),
+                    at: ctx.now,
+                    rows: file.rows,
+                    skipped_users: file.skipped_users,
+                });
+                save(ctx.store, seg, &st).await?;
                 let job = match clients.importer.create_import_job(&spec).await {
                     Ok(job) => job,
                     Err(e) => {
+                        if !e.is_retryable() {
+                            // Refused: no job was created, nothing to look for.
+                            st.starting = None;
+                            save(ctx.store, seg, &st).await?;
+                        }
                         return self
                             .failed(ctx, seg, "import", None, &entries, e, report)
-                            .await
+                            .await;
                     }
                 };
                 // Remember the job before anything else: a restart resumes it.
+                st.starting = None;
                 st.import.running_job = Some(job.id.clone());
                 st.import.version = version;
                 st.s3_url = Some(s3_url.clone());

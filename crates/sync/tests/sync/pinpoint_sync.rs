@@ -1,15 +1,21 @@
 //! Pinpoint sync against `FakePinpoint`, with import files in the moto S3 emulator: one job
 //! per segment, polled to COMPLETED, segment ID recorded; no job without a membership change;
-//! a restart in the middle of polling resumes the same job.
+//! a restart in the middle of polling resumes the same job; a crash between CreateImportJob
+//! and saving the job's ID finds the job by its file instead of starting a second one.
 
 use super::util::*;
+use async_trait::async_trait;
 use audience_pinpoint::fake::{FakeOptions, FakePinpoint, JobScript};
-use audience_pinpoint::{JobStatus, PinpointImporter, RetryPolicy, S3Options, S3Uploader};
-use audience_store::{EmbeddedStore, LedgerStatus, StateStore};
+use audience_pinpoint::{JobStatus, PinpointImporter, S3Options, S3Uploader};
+use audience_retry::RetryPolicy;
+use audience_store::{
+    EmbeddedStore, HookedStore, Hooks, LedgerStatus, Op, StateStore, StoreError, StoreResult,
+};
 use audience_sync::{
     PinpointClients, PinpointDestination, PinpointSyncConfig, SegmentOutcome, SyncContext,
     SyncReport, SyncRunner,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const BUCKET: &str = "imports";
@@ -65,9 +71,10 @@ async fn sync(
     );
     let importer = PinpointImporter::new(&sdk_config(env.fake.base_url()).await).with_retry_policy(
         RetryPolicy {
-            min_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(40),
             max_retries: 4,
+            first_wait: Duration::from_millis(5),
+            cap: Duration::from_millis(40),
+            jitter: true,
         },
     );
     let dest = PinpointDestination::new(config, Some(PinpointClients { s3, importer }));
@@ -258,4 +265,148 @@ async fn a_failed_import_is_recorded_and_imported_again() {
     let jobs = env.fake.jobs();
     assert_eq!(jobs.len(), 2);
     assert_eq!(jobs[1].status, JobStatus::Completed);
+}
+
+/// Fails the first state save that follows a CreateImportJob the fake accepted: the process
+/// "stops" after Pinpoint created the job and before its ID was recorded.
+struct CrashAfterCreate<'a> {
+    fake: &'a FakePinpoint,
+    crashed: AtomicBool,
+}
+
+#[async_trait]
+impl Hooks for CrashAfterCreate<'_> {
+    async fn before(&self, op: Op) -> StoreResult<()> {
+        if op == Op::PutDestinationState
+            && self.fake.create_requests() > 0
+            && !self.crashed.swap(true, Ordering::SeqCst)
+        {
+            return Err(StoreError::Unavailable(
+                "simulated crash after CreateImportJob".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_crash_after_create_import_job_resumes_that_job_instead_of_starting_another() {
+    let env = env().await;
+    let store = EmbeddedStore::in_memory().unwrap();
+    enter(&store, "buyers", &users(0, 3), T0).await;
+    let crashing = HookedStore::new(
+        &store,
+        CrashAfterCreate {
+            fake: &env.fake,
+            crashed: AtomicBool::new(false),
+        },
+    );
+    let report = sync(&env, &crashing, config(20), T0).await;
+    assert_eq!(
+        report.segments[0].outcome,
+        SegmentOutcome::Error,
+        "the run stopped: {report:?}"
+    );
+    assert!(crashing.hooks.crashed.load(Ordering::SeqCst));
+    assert_eq!(env.fake.jobs().len(), 1, "Pinpoint has the job");
+    let st = pinpoint_state(store.destination_state("pinpoint", "buyers").await.unwrap());
+    assert_eq!(st.import.running_job, None, "its ID was never saved");
+    let intent = st
+        .starting
+        .clone()
+        .expect("the intent was saved before the call");
+    assert_eq!(intent.version, 1);
+    assert_eq!(
+        intent.s3_url,
+        "s3://imports/audience-stream/imports/buyers/v1.csv"
+    );
+
+    // The next run finds the job by its file, resumes it and completes it.
+    let report = sync(&env, &store, config(20), T0 + 60_000).await;
+    assert_eq!(
+        report.segments[0].outcome,
+        SegmentOutcome::Done,
+        "{report:?}"
+    );
+    assert_eq!(env.fake.create_requests(), 1, "no second CreateImportJob");
+    let jobs = env.fake.jobs();
+    assert_eq!(jobs.len(), 1, "exactly one job for v1");
+    assert_eq!(jobs[0].status, JobStatus::Completed);
+    assert!(
+        env.fake.list_requests() >= 1,
+        "looked up with GetImportJobs"
+    );
+    let st = pinpoint_state(store.destination_state("pinpoint", "buyers").await.unwrap());
+    assert_eq!(st.starting, None);
+    assert_eq!(st.import.running_job, None);
+    assert_eq!(st.import.version, 1);
+    assert_eq!(st.import.segment_id, jobs[0].segment_id);
+    assert_eq!(st.rows, 3);
+    assert!(ledger(&store, "pinpoint")
+        .await
+        .iter()
+        .any(|r| r.status == LedgerStatus::Running
+            && r.target.as_deref() == Some(jobs[0].id.as_str())
+            && r.message
+                .as_deref()
+                .is_some_and(|m| m.contains("GetImportJobs"))));
+    // The changes read by the stopped run were never acknowledged: they are imported again
+    // (as v2) once the interval has passed.
+    assert_eq!(pending(&store, "pinpoint", "buyers").await.len(), 3);
+    sync(&env, &store, config(20), T0 + 2 * 3_600_000).await;
+    let jobs = env.fake.jobs();
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(
+        jobs[1].request.s3_url.as_deref(),
+        Some("s3://imports/audience-stream/imports/buyers/v2.csv")
+    );
+    assert!(pending(&store, "pinpoint", "buyers").await.is_empty());
+}
+
+#[tokio::test]
+async fn an_intent_without_a_job_imports_that_version_once() {
+    let env = env().await;
+    let store = EmbeddedStore::in_memory().unwrap();
+    enter(&store, "buyers", &users(0, 4), T0).await;
+    // A run stopped after recording its intent and before calling CreateImportJob.
+    store
+        .put_destination_state(
+            "pinpoint",
+            "buyers",
+            &serde_json::json!({
+                "version": 0,
+                "starting": {
+                    "version": 1,
+                    "s3_url": "s3://imports/audience-stream/imports/buyers/v1.csv",
+                    "at": T0 - 60_000,
+                },
+            }),
+        )
+        .await
+        .unwrap();
+    let report = sync(&env, &store, config(20), T0).await;
+    assert_eq!(
+        report.segments[0].outcome,
+        SegmentOutcome::Done,
+        "{report:?}"
+    );
+    assert!(
+        report.segments[0]
+            .notes
+            .iter()
+            .any(|n| n.contains("no import job of")),
+        "{report:?}"
+    );
+    assert_eq!(env.fake.list_requests(), 1, "looked up first");
+    let jobs = env.fake.jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        jobs[0].request.s3_url.as_deref(),
+        Some("s3://imports/audience-stream/imports/buyers/v1.csv")
+    );
+    assert_eq!(jobs[0].status, JobStatus::Completed);
+    assert_eq!(jobs[0].rows_in_file, Some(4));
+    let st = pinpoint_state(store.destination_state("pinpoint", "buyers").await.unwrap());
+    assert_eq!((st.starting, st.import.version), (None, 1));
+    assert!(pending(&store, "pinpoint", "buyers").await.is_empty());
 }

@@ -1,0 +1,289 @@
+//! The sync Lambda as deployed by default: the environment the SAM template gives the sync
+//! function with its parameter defaults (read from deploy/template.yaml, intrinsic functions
+//! evaluated), the shipped deploy rules, and LINE credentials in the secret. LINE syncs; the
+//! Pinpoint parts of the same segments are reported `not_configured` and stay pending.
+
+use crate::util::*;
+use audience_core::Rules;
+use audience_lambda::{sync, Shared};
+use audience_line::fake::{FakeLine, FAKE_LONG_LIVED_TOKEN};
+use audience_store::{EmbeddedStore, StateStore};
+use audience_sync::SegmentOutcome;
+use serde_yaml_ng::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn repo_file(path: &str) -> String {
+    let full = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// Evaluates the intrinsic functions the template's environment variables use, with every
+/// parameter at its default. Resources (`!Ref LineSecret`, `!GetAtt …`) become placeholders.
+struct Template {
+    root: Value,
+}
+
+impl Template {
+    fn load() -> Template {
+        Template {
+            root: serde_yaml_ng::from_str(&repo_file("deploy/template.yaml")).unwrap(),
+        }
+    }
+
+    fn tagged(v: &Value) -> Option<(String, &Value)> {
+        match v {
+            Value::Tagged(t) => Some((
+                t.tag.to_string().trim_start_matches('!').to_string(),
+                &t.value,
+            )),
+            _ => None,
+        }
+    }
+
+    fn parameter_default(&self, name: &str) -> Option<String> {
+        let p = self.root.get("Parameters")?.get(name)?;
+        Some(match p.get("Default")? {
+            Value::String(s) => s.clone(),
+            other => serde_yaml_ng::to_string(other).ok()?.trim().to_string(),
+        })
+    }
+
+    fn condition(&self, v: &Value) -> bool {
+        let (tag, arg) = Self::tagged(v).unwrap_or_else(|| panic!("not a condition: {v:?}"));
+        let items = || arg.as_sequence().cloned().unwrap_or_default();
+        match tag.as_str() {
+            "Equals" => {
+                let both = items();
+                self.value(&both[0]) == self.value(&both[1])
+            }
+            "Not" => !self.condition(&items()[0]),
+            "And" => items().iter().all(|c| self.condition(c)),
+            "Or" => items().iter().any(|c| self.condition(c)),
+            "Condition" => self.named_condition(arg.as_str().unwrap()),
+            other => panic!("condition function {other} not evaluated by this test"),
+        }
+    }
+
+    fn named_condition(&self, name: &str) -> bool {
+        let c = self.root["Conditions"]
+            .get(name)
+            .unwrap_or_else(|| panic!("no condition {name}"))
+            .clone();
+        self.condition(&c)
+    }
+
+    fn value(&self, v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => {
+                let (tag, arg) = Self::tagged(v).unwrap_or_else(|| panic!("cannot evaluate {v:?}"));
+                match tag.as_str() {
+                    "Ref" => {
+                        let name = arg.as_str().unwrap();
+                        self.parameter_default(name)
+                            .unwrap_or_else(|| format!("<resource {name}>"))
+                    }
+                    "If" => {
+                        let parts = arg.as_sequence().unwrap();
+                        let branch = if self.named_condition(parts[0].as_str().unwrap()) {
+                            &parts[1]
+                        } else {
+                            &parts[2]
+                        };
+                        self.value(branch)
+                    }
+                    "GetAtt" | "Sub" => "<resource attribute>".to_string(),
+                    other => panic!("function {other} not evaluated by this test"),
+                }
+            }
+        }
+    }
+
+    /// The sync function's environment variables with the parameters' defaults.
+    fn sync_function_environment(&self) -> HashMap<String, String> {
+        let vars =
+            &self.root["Resources"]["SyncFunction"]["Properties"]["Environment"]["Variables"];
+        vars.as_mapping()
+            .expect("SyncFunction has environment variables")
+            .iter()
+            .map(|(k, v)| (k.as_str().unwrap().to_string(), self.value(v)))
+            .collect()
+    }
+}
+
+async fn replayed_store(rules: &Arc<Rules>) -> Shared {
+    let store: Arc<dyn StateStore> = Arc::new(EmbeddedStore::in_memory().unwrap());
+    let shared = Shared {
+        store,
+        rules: rules.clone(),
+    };
+    for name in ["kinesis-batch-1.json", "kinesis-batch-2.json"] {
+        let response = audience_lambda::consumer::handle(&shared, envelope(name), NOW)
+            .await
+            .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+    }
+    shared
+}
+
+async fn line_ids_of(store: &dyn StateStore, segment: &str) -> BTreeSet<String> {
+    let members = store.list_members(segment, None, 100_000).await.unwrap();
+    store
+        .load_users(&members)
+        .await
+        .unwrap()
+        .states
+        .values()
+        .filter_map(|u| u.active_line_user_id().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn with_the_template_defaults_and_the_shipped_rules_line_syncs() {
+    let template = Template::load();
+    let env = template.sync_function_environment();
+    assert_eq!(
+        env["PINPOINT_APPLICATION_ID"], "",
+        "the default deploys no Pinpoint"
+    );
+    assert_eq!(env["AUDIENCE_STREAM_SYNC_DESTINATIONS"], "");
+    let settings = sync::settings(&|name| env.get(name).cloned()).unwrap();
+    assert!(settings.kinds.is_empty(), "every configured destination");
+    assert!(!settings.config.pinpoint.is_complete());
+
+    let rules =
+        Arc::new(Rules::load(&repo_file("deploy/rules/segments.yaml"), "segments.yaml").unwrap());
+    let both: Vec<&str> = rules
+        .segments
+        .iter()
+        .filter(|s| s.def.destinations.line.is_some() && s.def.destinations.pinpoint.is_some())
+        .map(|s| s.def.id.as_str())
+        .collect();
+    assert!(
+        !both.is_empty(),
+        "the shipped rules name LINE and Pinpoint together"
+    );
+    let shared = replayed_store(&rules).await;
+
+    let fake = FakeLine::start().await;
+    let secret: HashMap<String, String> = HashMap::from([
+        (
+            "LINE_CHANNEL_ACCESS_TOKEN".into(),
+            FAKE_LONG_LIVED_TOKEN.into(),
+        ),
+        ("LINE_API_BASE".into(), fake.api_base().to_string()),
+        ("LINE_DATA_BASE".into(), fake.data_base().to_string()),
+    ]);
+    let lookup = move |name: &str| secret.get(name).cloned();
+    let runner = sync::runner(&shared, &settings, &lookup).await.unwrap();
+    let report = sync::invoke(&shared, &runner, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let text = report.to_text();
+    assert!(!report.has_failures(), "{text}");
+    for s in &report.segments {
+        match s.destination.as_str() {
+            "line" => assert_eq!(s.outcome, SegmentOutcome::Done, "{text}"),
+            "pinpoint" => {
+                assert_eq!(s.outcome, SegmentOutcome::NotConfigured, "{text}");
+                assert!(s.notes[0].contains("--pinpoint-application-id"), "{text}");
+            }
+            other => panic!("unexpected destination {other}: {text}"),
+        }
+    }
+    assert!(text.contains("not_configured"), "{text}");
+    let store = shared.store.as_ref();
+    for segment in &both {
+        let state = store
+            .destination_state("line", segment)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{segment} synced to LINE: {text}"));
+        let audience = state["audience_id"].as_i64().expect("an audience");
+        let expected = line_ids_of(store, segment).await;
+        assert!(!expected.is_empty(), "{segment} has LINE members");
+        assert_eq!(fake.members(audience).unwrap(), expected, "{segment}");
+        assert!(store.pending("line", segment, 10).await.unwrap().is_empty());
+        assert!(
+            !store
+                .pending("pinpoint", segment, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "the Pinpoint changes of {segment} wait until Pinpoint is configured"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_destination_choice_comes_from_the_environment() {
+    let rules =
+        Arc::new(Rules::load(&repo_file("deploy/rules/segments.yaml"), "segments.yaml").unwrap());
+    let shared = replayed_store(&rules).await;
+    let no_line = |_: &str| None;
+
+    // Naming Pinpoint without configuring it is an error, not a silent skip.
+    let env = HashMap::from([(sync::DESTINATIONS_VAR, "pinpoint")]);
+    let settings = sync::settings(&|n| env.get(n).map(|v| v.to_string())).unwrap();
+    let err = sync::runner(&shared, &settings, &no_line)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        format!("{err:#}").contains("Pinpoint destination was asked for but is not configured"),
+        "{err:#}"
+    );
+
+    // LINE only: Pinpoint is not visited at all.
+    let fake = FakeLine::start().await;
+    let secret = HashMap::from([
+        (
+            "LINE_CHANNEL_ACCESS_TOKEN",
+            FAKE_LONG_LIVED_TOKEN.to_string(),
+        ),
+        ("LINE_API_BASE", fake.api_base().to_string()),
+        ("LINE_DATA_BASE", fake.data_base().to_string()),
+    ]);
+    let lookup = move |n: &str| secret.get(n).cloned();
+    let env = HashMap::from([(sync::DESTINATIONS_VAR, " line ")]);
+    let settings = sync::settings(&|n| env.get(n).map(|v| v.to_string())).unwrap();
+    let runner = sync::runner(&shared, &settings, &lookup).await.unwrap();
+    let report = sync::invoke(&shared, &runner, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(!report.segments.is_empty());
+    assert!(
+        report
+            .segments
+            .iter()
+            .all(|s| s.destination == "line" && s.outcome == SegmentOutcome::Done),
+        "{}",
+        report.to_text()
+    );
+
+    // Nothing configured at all: every segment is reported, none fails.
+    let settings = sync::settings(&|_| None).unwrap();
+    let runner = sync::runner(&shared, &settings, &no_line).await.unwrap();
+    let report = sync::invoke(&shared, &runner, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(!report.has_failures());
+    assert!(report
+        .segments
+        .iter()
+        .any(|s| s.destination == "pinpoint" && s.outcome == SegmentOutcome::NotConfigured));
+
+    let env = HashMap::from([(sync::DESTINATIONS_VAR, "line,sms")]);
+    let err = sync::settings(&|n| env.get(n).map(|v| v.to_string())).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("unknown destination `sms`"),
+        "{err:#}"
+    );
+}
