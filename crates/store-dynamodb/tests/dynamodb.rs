@@ -484,8 +484,13 @@ async fn consistent_member_reads_are_strongly_consistent_queries() {
 #[tokio::test]
 async fn a_lease_item_is_one_conditional_item() {
     let (local, store) = store("leaseitem").await;
+    // Times near the wall clock: DynamoDB Local deletes items whose `ttl` has passed.
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     assert!(store
-        .acquire_lease("sync", "run-1", T0, T0 + 60_000)
+        .acquire_lease("sync", "run-1", t0, t0 + 60_000)
         .await
         .unwrap());
     let item = local
@@ -509,7 +514,7 @@ async fn a_lease_item_is_one_conditional_item() {
     assert_eq!(
         item.get("until"),
         Some(&aws_sdk_dynamodb::types::AttributeValue::N(
-            (T0 + 60_000).to_string()
+            (t0 + 60_000).to_string()
         ))
     );
     assert!(
@@ -517,7 +522,7 @@ async fn a_lease_item_is_one_conditional_item() {
         "expired leases are cleaned up by TTL"
     );
     assert!(!store
-        .acquire_lease("sync", "run-2", T0 + 1, T0 + 60_001)
+        .acquire_lease("sync", "run-2", t0 + 1, t0 + 60_001)
         .await
         .unwrap());
     store.release_lease("sync", "run-1").await.unwrap();

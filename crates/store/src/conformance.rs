@@ -188,6 +188,12 @@ async fn consistent_member_reads(store: &dyn StateStore) {
 }
 
 async fn leases(store: &dyn StateStore) {
+    // Lease times near the wall clock: a DynamoDB lease item carries a TTL (until + 1 day),
+    // and DynamoDB (Local too) may delete an item whose TTL has passed.
+    let t0: i64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(T0);
     let lease = |holder: &str, until: i64| {
         Some(Lease {
             holder: holder.to_string(),
@@ -196,54 +202,54 @@ async fn leases(store: &dyn StateStore) {
     };
     assert_eq!(store.lease("l-sync").await.expect("read"), None);
     assert!(store
-        .acquire_lease("l-sync", "a", T0, T0 + 100)
+        .acquire_lease("l-sync", "a", t0, t0 + 100)
         .await
         .expect("acquire"));
     assert_eq!(
         store.lease("l-sync").await.expect("read"),
-        lease("a", T0 + 100)
+        lease("a", t0 + 100)
     );
     assert!(
         !store
-            .acquire_lease("l-sync", "b", T0 + 50, T0 + 150)
+            .acquire_lease("l-sync", "b", t0 + 50, t0 + 150)
             .await
             .expect("acquire"),
         "held by someone else"
     );
     assert_eq!(
         store.lease("l-sync").await.expect("read"),
-        lease("a", T0 + 100),
+        lease("a", t0 + 100),
         "a refused acquire changes nothing"
     );
     assert!(
         store
-            .acquire_lease("l-sync", "a", T0 + 60, T0 + 200)
+            .acquire_lease("l-sync", "a", t0 + 60, t0 + 200)
             .await
             .expect("acquire"),
         "the holder re-acquires"
     );
     assert_eq!(
         store.lease("l-sync").await.expect("read"),
-        lease("a", T0 + 200),
+        lease("a", t0 + 200),
         "re-acquiring extends"
     );
     assert!(
         !store
-            .acquire_lease("l-sync", "b", T0 + 200, T0 + 300)
+            .acquire_lease("l-sync", "b", t0 + 200, t0 + 300)
             .await
             .expect("acquire"),
         "not expired at its `until`"
     );
     assert!(
         store
-            .acquire_lease("l-other", "b", T0, T0 + 100)
+            .acquire_lease("l-other", "b", t0, t0 + 100)
             .await
             .expect("acquire"),
         "leases are independent"
     );
     assert!(
         store
-            .acquire_lease("l-sync", "b", T0 + 201, T0 + 300)
+            .acquire_lease("l-sync", "b", t0 + 201, t0 + 300)
             .await
             .expect("acquire"),
         "an expired lease is taken over"
@@ -251,13 +257,13 @@ async fn leases(store: &dyn StateStore) {
     store.release_lease("l-sync", "a").await.expect("release");
     assert_eq!(
         store.lease("l-sync").await.expect("read"),
-        lease("b", T0 + 300),
+        lease("b", t0 + 300),
         "only the holder releases"
     );
     store.release_lease("l-sync", "b").await.expect("release");
     assert_eq!(store.lease("l-sync").await.expect("read"), None);
     assert!(store
-        .acquire_lease("l-sync", "a", T0 + 202, T0 + 400)
+        .acquire_lease("l-sync", "a", t0 + 202, t0 + 400)
         .await
         .expect("acquire after release"));
     store
@@ -267,10 +273,10 @@ async fn leases(store: &dyn StateStore) {
 
     // Concurrent acquires of a free lease: exactly one wins.
     let (r1, r2, r3, r4) = tokio::join!(
-        store.acquire_lease("l-race", "w1", T0, T0 + 100),
-        store.acquire_lease("l-race", "w2", T0, T0 + 100),
-        store.acquire_lease("l-race", "w3", T0, T0 + 100),
-        store.acquire_lease("l-race", "w4", T0, T0 + 100),
+        store.acquire_lease("l-race", "w1", t0, t0 + 100),
+        store.acquire_lease("l-race", "w2", t0, t0 + 100),
+        store.acquire_lease("l-race", "w3", t0, t0 + 100),
+        store.acquire_lease("l-race", "w4", t0, t0 + 100),
     );
     let won: Vec<bool> = [r1, r2, r3, r4]
         .into_iter()
