@@ -38,7 +38,7 @@ pub enum BenchCommand {
     /// between them (steady state). Write units are billed units: transactional writes count
     /// twice, as AWS bills them.
     ///
-    /// Example: audience-stream bench dynamodb --endpoint http://localhost:8000 --users 2000 --events 60000 --phase-events 15000 --batch-sizes 100,1000,10000
+    /// Example: audience-stream bench dynamodb --endpoint http://localhost:8000 --users 2000 --events 40000 --phase-events 10000 --batch-sizes 100,1000,10000
     #[command(verbatim_doc_comment)]
     Dynamodb(BenchArgs),
 }
@@ -55,11 +55,15 @@ pub struct BenchArgs {
     /// Users of the generated workload (Zipf activity).
     #[arg(long, default_value_t = 2_000)]
     users: usize,
+    /// Days the workload's event times span (fewer days: denser traffic, fewer membership
+    /// changes per event).
+    #[arg(long, default_value_t = 120)]
+    days: u32,
     /// Events of the whole generated workload.
-    #[arg(long, default_value_t = 60_000)]
+    #[arg(long, default_value_t = 40_000)]
     events: usize,
     /// Events of each measured slice (the first and the last of the workload).
-    #[arg(long, default_value_t = 15_000)]
+    #[arg(long, default_value_t = 10_000)]
     phase_events: usize,
     /// Batch sizes to measure, one run each.
     #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
@@ -84,6 +88,7 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
         seed: args.seed,
         users: args.users,
         events: args.events,
+        days: args.days,
         phase_events: args.phase_events,
     };
     let workload = Workload::generate(&spec)?;
@@ -112,8 +117,8 @@ fn check(args: &BenchArgs) -> Result<()> {
             args.events
         );
     }
-    if args.users == 0 {
-        bail!("--users must be above 0");
+    if args.users == 0 || args.days == 0 {
+        bail!("--users and --days must be above 0");
     }
     Ok(())
 }

@@ -135,6 +135,7 @@ pub struct WorkloadFigures {
     pub seed: u64,
     pub users: usize,
     pub events: usize,
+    pub days: u32,
     pub phase_events: usize,
     pub warm_up_events: usize,
     pub naive_events_per_phase: usize,
@@ -163,6 +164,7 @@ impl Report {
                 seed: spec.seed,
                 users: spec.users,
                 events: workload.len(),
+                days: spec.days,
                 phase_events: spec.phase_events,
                 warm_up_events: workload.warm_up().len(),
                 naive_events_per_phase: naive_events.min(spec.phase_events),
@@ -179,8 +181,9 @@ impl Report {
     pub fn print_table(&self) -> Result<()> {
         let w = &self.workload;
         outln!(
-            "{} events, {} users (seed {}); slices of {} events, warm-up {}; naive handler on {} events per slice; endpoint {}",
+            "{} events over {} days, {} users (seed {}); slices of {} events, warm-up {}; naive handler on {} events per slice; endpoint {}",
             w.events,
+            w.days,
             w.users,
             w.seed,
             w.phase_events,

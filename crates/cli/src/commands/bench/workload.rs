@@ -9,8 +9,6 @@ use serde_json::Value;
 
 /// Newest event time of the workload: 2025-12-01T00:00:00Z (the fixtures' end).
 const END_MS: Millis = 1_764_547_200_000;
-/// Days the workload spans.
-const DAYS: u32 = 120;
 /// The shard every record comes from.
 const SHARD: &str = "shardId-000000000000";
 
@@ -20,6 +18,7 @@ pub struct WorkloadSpec {
     pub seed: u64,
     pub users: usize,
     pub events: usize,
+    pub days: u32,
     pub phase_events: usize,
 }
 
@@ -46,7 +45,7 @@ impl Workload {
             users: spec.users,
             events: spec.events,
             end_ms: END_MS,
-            days: DAYS,
+            days: spec.days,
             shards: 1,
         };
         let records: Vec<Record> = generate_events(&opts)
