@@ -33,12 +33,6 @@ pub enum InputRecord {
     Row(RecordId, Result<Map<String, Value>, String>),
 }
 
-/// Reads a whole file's records (for small inputs: benches, tests), detecting its format
-/// unless `forced`. Attribute rows are kept as JSON until `now` is known.
-pub fn read_input(path: &Path, forced: Option<Format>) -> Result<Vec<InputRecord>> {
-    RecordReader::new(vec![path.to_path_buf()], forced).collect()
-}
-
 /// One input file as read: its path, format and number of records.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FileInfo {
