@@ -10,8 +10,8 @@
 mod common;
 
 use audience_core::{
-    apply, decode_record, decode_state, encode_state, DecodeOptions, DecodedEvent, Payload,
-    Rules, UserState,
+    apply, decode_record, decode_state, encode_state, DecodeOptions, DecodedEvent, Payload, Rules,
+    UserState,
 };
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
@@ -66,5 +66,8 @@ fuzz_target!(|data: &[u8]| {
 
     // Exactly once: the same events applied again count nothing twice.
     let again = apply(&applied.state, &mine, shipped_rules(), common::NOW);
-    assert_eq!(again.state.aggs, applied.state.aggs, "events were counted twice");
+    assert_eq!(
+        again.state.aggs, applied.state.aggs,
+        "events were counted twice"
+    );
 });
