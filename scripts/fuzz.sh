@@ -62,8 +62,10 @@ for target in "${targets[@]}"; do
     result=FAILED
     status=1
   fi
-  echo "fuzz.sh: $target: $result; corpus $(find "$work" -type f | wc -l) files, $(du -sh "$work" | cut -f1)" >&2
-  grep -E '^(Done|stat::|==[0-9]+== ERROR|SUMMARY|artifact_prefix|Test unit written)' "$log" >&2 || true
+  files=$(find "$work" -type f | wc -l)
+  kib=$(($(find "$work" -type f -exec cat {} + | wc -c) / 1024))
+  echo "fuzz.sh: $target: $result; grown corpus $files files, $kib KiB" >&2
+  grep -E '(DONE |^Done|^stat::|panicked at|deadly signal|^SUMMARY|Test unit written|ERROR: libFuzzer)' "$log" >&2 || true
   if [ "$result" = FAILED ]; then
     tail -n 40 "$log" >&2
   fi
