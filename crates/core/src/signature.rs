@@ -54,6 +54,13 @@ fn canonical(
     format!("audience-stream/line-webhook/v1\n{event_type}\n{timestamp}\n{client_id}\n{line_user_id}\n{webhook_event_id}")
 }
 
+/// The HMAC of a canonical text under `key` (HMAC takes keys of any length).
+fn mac(key: &RecordKey, text: &str) -> Option<HmacSha256> {
+    let mut mac = HmacSha256::new_from_slice(&key.0).ok()?;
+    mac.update(text.as_bytes());
+    Some(mac)
+}
+
 /// The signature the webhook function attaches to a record with these fields.
 pub fn sign_line_event(
     key: &RecordKey,
@@ -63,20 +70,14 @@ pub fn sign_line_event(
     line_user_id: &str,
     webhook_event_id: &str,
 ) -> String {
-    let Ok(mut mac) = HmacSha256::new_from_slice(&key.0) else {
-        return String::new();
-    };
-    mac.update(
-        canonical(
-            event_type,
-            timestamp,
-            client_id,
-            line_user_id,
-            webhook_event_id,
-        )
-        .as_bytes(),
+    let text = canonical(
+        event_type,
+        timestamp,
+        client_id,
+        line_user_id,
+        webhook_event_id,
     );
-    STANDARD.encode(mac.finalize().into_bytes())
+    mac(key, &text).map_or_else(String::new, |m| STANDARD.encode(m.finalize().into_bytes()))
 }
 
 /// True when `signature` signs this event's identity fields under `key` (constant time).
@@ -84,21 +85,15 @@ pub fn verify_line_event(key: &RecordKey, event: &PinpointEvent, signature: &str
     let Ok(expected) = STANDARD.decode(signature.trim()) else {
         return false;
     };
-    let Ok(mut mac) = HmacSha256::new_from_slice(&key.0) else {
-        return false;
-    };
     let attr = |name: &str| event.attributes.get(name).map_or("", String::as_str);
-    mac.update(
-        canonical(
-            &event.event_type,
-            event.event_timestamp,
-            event.client.client_id.as_deref().unwrap_or(""),
-            attr("line_user_id"),
-            attr("webhook_event_id"),
-        )
-        .as_bytes(),
+    let text = canonical(
+        &event.event_type,
+        event.event_timestamp,
+        event.client.client_id.as_deref().unwrap_or(""),
+        attr("line_user_id"),
+        attr("webhook_event_id"),
     );
-    mac.verify_slice(&expected).is_ok()
+    mac(key, &text).is_some_and(|m| m.verify_slice(&expected).is_ok())
 }
 
 #[cfg(test)]

@@ -19,17 +19,8 @@ impl SecretLookup {
                 values: HashMap::new(),
             });
         };
-        let client = aws_sdk_secretsmanager::Client::new(config);
-        let out = client
-            .get_secret_value()
-            .secret_id(&arn)
-            .send()
-            .await
-            .with_context(|| format!("cannot read the LINE secret {arn}"))?;
-        let text = out
-            .secret_string()
-            .with_context(|| format!("secret {arn} has no string value"))?;
-        let values: HashMap<String, String> = serde_json::from_str(text)
+        let text = secret_string(config, &arn, "the LINE secret").await?;
+        let values: HashMap<String, String> = serde_json::from_str(&text)
             .with_context(|| format!("secret {arn} is not a JSON object of strings"))?;
         Ok(SecretLookup { values })
     }
@@ -56,16 +47,7 @@ pub async fn record_key(
 ) -> Result<Option<audience_core::signature::RecordKey>> {
     let text = match std::env::var("AUDIENCE_STREAM_RECORD_KEY_SECRET_ARN") {
         Ok(arn) if !arn.is_empty() => {
-            let client = aws_sdk_secretsmanager::Client::new(config);
-            let out = client
-                .get_secret_value()
-                .secret_id(&arn)
-                .send()
-                .await
-                .with_context(|| format!("cannot read the record signing key secret {arn}"))?;
-            out.secret_string()
-                .with_context(|| format!("secret {arn} has no string value"))?
-                .to_string()
+            secret_string(config, &arn, "the record signing key secret").await?
         }
         _ => match std::env::var("AUDIENCE_STREAM_RECORD_KEY") {
             Ok(text) if !text.is_empty() => text,
@@ -75,4 +57,17 @@ pub async fn record_key(
     audience_core::signature::RecordKey::new(text.into_bytes())
         .map(Some)
         .map_err(anyhow::Error::msg)
+}
+
+/// The string value of a Secrets Manager secret (`what` names it in errors).
+async fn secret_string(config: &aws_config::SdkConfig, arn: &str, what: &str) -> Result<String> {
+    let out = aws_sdk_secretsmanager::Client::new(config)
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .with_context(|| format!("cannot read {what} {arn}"))?;
+    out.secret_string()
+        .map(str::to_string)
+        .with_context(|| format!("secret {arn} has no string value"))
 }

@@ -259,20 +259,8 @@ impl DynamoStore {
             .set_expression_attribute_names(Some(names([("#a", attr)])))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .await;
-        match result {
-            Ok(resp) => {
-                self.metrics.record(Access::Write, resp.consumed_capacity());
-                Ok(())
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                self.metrics.record(Access::Write, []);
-                Ok(())
-            }
-            Err(e) => Err(sdk_error(what, &self.table, e)),
-        }
+            .await
+            .map(|r| r.consumed_capacity().cloned());
+        self.conditional(what, result).map(|_| ())
     }
 }

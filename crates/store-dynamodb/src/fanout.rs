@@ -246,26 +246,11 @@ impl DynamoStore {
             .expression_attribute_values(":v", n(version))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .await;
-        match result {
-            Ok(resp) => {
-                self.metrics.record(Access::Write, resp.consumed_capacity());
-                Ok(())
-            }
-            // A newer change of this member is already written: this one is superseded.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                self.metrics.record(Access::Write, []);
-                Ok(())
-            }
-            Err(e) => Err(sdk_error(
-                &format!("PutItem (member {user} of {segment})"),
-                &self.table,
-                e,
-            )),
-        }
+            .await
+            .map(|r| r.consumed_capacity().cloned());
+        // A failed condition: a newer change of this member is already written.
+        self.conditional(&format!("PutItem (member {user} of {segment})"), result)
+            .map(|_| ())
     }
 
     /// Removes a user's pending record written at `version` (nothing when a newer commit
@@ -282,24 +267,13 @@ impl DynamoStore {
             .expression_attribute_values(":v", n(version))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .await;
-        match result {
-            Ok(resp) => {
-                self.metrics.record(Access::Write, resp.consumed_capacity());
-                Ok(())
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                self.metrics.record(Access::Write, []);
-                Ok(())
-            }
-            Err(e) => Err(sdk_error(
-                &format!("UpdateItem (clear pending of user `{user}`)"),
-                &self.table,
-                e,
-            )),
-        }
+            .await
+            .map(|r| r.consumed_capacity().cloned());
+        // A failed condition: a newer commit replaced the item (and resolved this record).
+        self.conditional(
+            &format!("UpdateItem (clear pending of user `{user}`)"),
+            result,
+        )
+        .map(|_| ())
     }
 }

@@ -47,26 +47,9 @@ impl DynamoStore {
             .expression_attribute_values(":me", s(holder))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .await;
-        match result {
-            Ok(resp) => {
-                self.metrics.record(Access::Write, resp.consumed_capacity());
-                Ok(true)
-            }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                self.metrics.record(Access::Write, []);
-                Ok(false)
-            }
-            Err(err) => Err(sdk_error(
-                &format!("PutItem (acquire lease `{name}`)"),
-                &self.table,
-                err,
-            )),
-        }
+            .await
+            .map(|r| r.consumed_capacity().cloned());
+        self.conditional(&format!("PutItem (acquire lease `{name}`)"), result)
     }
 
     /// Deletes the lease if `holder` holds it (see `StateStore::release_lease`).
@@ -81,27 +64,11 @@ impl DynamoStore {
             .expression_attribute_values(":me", s(holder))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .await;
-        match result {
-            Ok(resp) => {
-                self.metrics.record(Access::Write, resp.consumed_capacity());
-                Ok(())
-            }
-            // Not ours (taken over after it expired) or already gone: nothing to release.
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                self.metrics.record(Access::Write, []);
-                Ok(())
-            }
-            Err(err) => Err(sdk_error(
-                &format!("DeleteItem (release lease `{name}`)"),
-                &self.table,
-                err,
-            )),
-        }
+            .await
+            .map(|r| r.consumed_capacity().cloned());
+        // A failed condition: not ours (taken over after it expired) or already gone.
+        self.conditional(&format!("DeleteItem (release lease `{name}`)"), result)
+            .map(|_| ())
     }
 
     /// Reads the lease item, strongly consistent.

@@ -8,7 +8,10 @@ use crate::keys::{PK, SK};
 use crate::metrics::Access;
 use crate::DynamoStore;
 use audience_store::{StoreError, StoreResult};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::ConsumedCapacity;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, ReturnConsumedCapacity, WriteRequest,
 };
@@ -36,6 +39,33 @@ pub fn retry_waits() -> impl Iterator<Item = Duration> {
 }
 
 impl DynamoStore {
+    /// The outcome of a conditional write (`result` carries the consumed capacity): `true`
+    /// when written, `false` when its condition failed — an answer, not an error (the lease is
+    /// someone else's, a newer version is already written) — and the SDK error otherwise.
+    pub(crate) fn conditional<E>(
+        &self,
+        what: &str,
+        result: Result<Option<ConsumedCapacity>, SdkError<E, HttpResponse>>,
+    ) -> StoreResult<bool>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        match result {
+            Ok(consumed) => {
+                self.metrics.record(Access::Write, consumed.as_ref());
+                Ok(true)
+            }
+            Err(e)
+                if e.as_service_error().and_then(ProvideErrorMetadata::code)
+                    == Some("ConditionalCheckFailedException") =>
+            {
+                self.metrics.record(Access::Write, []);
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error(what, &self.table, e)),
+        }
+    }
+
     /// Runs a query page after page until `limit` items (or all of them when `None`).
     /// `build` makes the request without paging parameters.
     pub(crate) async fn query_items(
