@@ -97,3 +97,9 @@ async fn a_resent_event_counts_once_on_dynamodb() {
     let local = dynamodb().await;
     scenarios::a_resent_event_counts_once(&local.store(&table("resent")).await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daily_history_follows_the_time_zone_on_dynamodb() {
+    let local = dynamodb().await;
+    scenarios::daily_history_follows_the_time_zone(&local.store(&table("tz")).await).await;
+}

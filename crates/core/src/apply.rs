@@ -48,6 +48,9 @@ pub struct MembershipChange {
     pub kind: ChangeKind,
     /// When (the `now` of the evaluation), epoch ms.
     pub at: Millis,
+    /// The calendar day of `at` in the rules' time zone (`settings.timezone`): the day of the
+    /// daily enter/exit history this change counts on.
+    pub day: i32,
     /// Why.
     pub cause: Cause,
 }
@@ -186,15 +189,16 @@ fn settle(
     prune(state, rules, now);
     let members = evaluate_all(state, rules, now);
     let mut changes = Vec::new();
+    let at = (now, rules.zone.day_of(now));
     for (seg, is_member) in rules.segments.iter().zip(members) {
         let id = &seg.def.id;
         let was_member = state.memberships.contains_key(id);
         if is_member && !was_member {
             state.memberships.insert(id.clone(), now);
-            changes.push(change(id, state, ChangeKind::Entered, now, &cause));
+            changes.push(change(id, state, ChangeKind::Entered, at, &cause));
         } else if !is_member && was_member {
             state.memberships.remove(id);
-            changes.push(change(id, state, ChangeKind::Exited, now, &cause));
+            changes.push(change(id, state, ChangeKind::Exited, at, &cause));
         }
     }
     // Segments no longer in the rules: their members leave.
@@ -206,7 +210,7 @@ fn settle(
         .collect();
     for id in stale {
         state.memberships.remove(&id);
-        changes.push(change(&id, state, ChangeKind::Exited, now, &Cause::Rules));
+        changes.push(change(&id, state, ChangeKind::Exited, at, &Cause::Rules));
     }
     state.next_flip_at = next_flip_at(state, rules, now);
     changes
@@ -216,7 +220,7 @@ fn change(
     segment: &str,
     state: &UserState,
     kind: ChangeKind,
-    at: Millis,
+    (at, day): (Millis, i32),
     cause: &Cause,
 ) -> MembershipChange {
     MembershipChange {
@@ -224,6 +228,7 @@ fn change(
         user: state.user.clone(),
         kind,
         at,
+        day,
         cause: cause.clone(),
     }
 }

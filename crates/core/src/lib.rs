@@ -19,6 +19,7 @@ pub mod rules;
 pub mod signature;
 pub mod state;
 pub mod time;
+pub mod zone;
 
 pub use apply::{apply, reevaluate, Applied, Cause, ChangeKind, MembershipChange};
 pub use codec::{decode_state, encode_state, CodecError};
@@ -33,3 +34,4 @@ pub use rules::{Rules, RulesError};
 pub use state::UserState;
 pub use time::Clock;
 pub use time::Millis;
+pub use zone::Zone;

@@ -125,6 +125,7 @@ struct ReconView {
 struct Page {
     refresh: Option<u64>,
     as_of: String,
+    timezone: String,
     cards: Vec<Card>,
     dest_cards: Vec<DestCard>,
     empty: Option<String>,
@@ -356,6 +357,7 @@ pub fn render_page(d: &Dashboard, opts: &PageOptions) -> Result<String, Dashboar
     let page = Page {
         refresh: opts.refresh_secs,
         as_of: instant(s.as_of_ms),
+        timezone: s.timezone.clone(),
         cards,
         dest_cards,
         empty,

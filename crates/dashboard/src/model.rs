@@ -50,13 +50,15 @@ pub struct Summary {
     pub as_of: String,
     /// The same in epoch ms.
     pub as_of_ms: Millis,
+    /// The calendar time zone of "today" and the daily history (`settings.timezone`).
+    pub timezone: String,
     /// Segments in the rules file.
     pub segments: usize,
     /// Sum of the segments' members (a user in two segments counts twice).
     pub total_members: i64,
-    /// Enters today (UTC), all segments.
+    /// Enters today (in `timezone`), all segments.
     pub entered_today: u64,
-    /// Exits today (UTC), all segments.
+    /// Exits today (in `timezone`), all segments.
     pub exited_today: u64,
     /// Arrival time of the newest applied event (today or yesterday), epoch ms.
     pub newest_arrival_ms: Option<Millis>,

@@ -13,7 +13,7 @@ use crate::model::{
     Dashboard, DestinationCell, DestinationHealth, LedgerRow, ReconRow, SegmentRow, Summary,
 };
 use crate::series::{movers, SegmentSeries};
-use audience_core::time::{day_of, format_rfc3339};
+use audience_core::time::format_rfc3339;
 use audience_core::{Millis, Rules};
 use audience_store::{LedgerEntry, LedgerStatus, PendingSummary, StateStore};
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,7 +53,7 @@ pub async fn load(
     opts: &LoadOptions,
 ) -> Result<Dashboard, DashboardError> {
     let store = counting_store(store);
-    let today = day_of(now);
+    let today = rules.zone.day_of(now);
     let window = opts.history_days.max(31);
 
     let ids: Vec<&str> = rules.segments.iter().map(|s| s.def.id.as_str()).collect();
@@ -149,6 +149,7 @@ pub async fn load(
     let summary = Summary {
         as_of: format_rfc3339(now),
         as_of_ms: now,
+        timezone: rules.zone.name().to_string(),
         segments: segments.len(),
         total_members: segments.iter().map(|s| s.members).sum(),
         entered_today: segments.iter().map(|s| s.entered_today).sum(),

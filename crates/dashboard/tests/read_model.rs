@@ -197,6 +197,7 @@ async fn synthetic_store() -> (EmbeddedStore, Rules) {
                     user: user.clone(),
                     kind: ChangeKind::Entered,
                     at: audience_core::time::day_start(entered_day) + 3_600_000,
+                    day: entered_day,
                     cause: Cause::Rules,
                 });
                 if (u + s) % 4 == 0 && entered_day < today {
@@ -206,6 +207,7 @@ async fn synthetic_store() -> (EmbeddedStore, Rules) {
                         kind: ChangeKind::Exited,
                         at: audience_core::time::day_start(entered_day + 1 + ((u + s) % 20) as i32)
                             .min(NOW),
+                        day: (entered_day + 1 + ((u + s) % 20) as i32).min(today),
                         cause: Cause::Time,
                     });
                 }
@@ -272,4 +274,51 @@ async fn fifty_segments_times_ninety_days_stay_under_150_kb() {
         "segment rows + reconciliation rows"
     );
     eprintln!("50 segments × 90 days: {} bytes", html.len());
+}
+
+#[tokio::test]
+async fn today_and_history_follow_the_rules_time_zone() {
+    use audience_core::{Payload, RawRecord, RecordId};
+    let seg = "segments:\n  - id: buyers\n    condition: { event_count: { event_type: _monetization.purchase, within: 30d, min: 1 } }\n";
+    let tokyo = Rules::load(
+        &format!("settings: {{ timezone: Asia/Tokyo }}\n{seg}"),
+        "t.yaml",
+    )
+    .unwrap();
+    let utc = Rules::load(seg, "u.yaml").unwrap();
+    let store = EmbeddedStore::in_memory().unwrap();
+    // 2025-11-30T23:30:00Z: still November in UTC, already 2025-12-01 08:30 in Tokyo.
+    let now = NOW - 30 * 60_000;
+    let event = serde_json::json!({
+        "event_type": "_monetization.purchase", "event_timestamp": now - 60_000,
+        "endpoint": {"Id": "ep-1", "User": {"UserId": "u-1"}}
+    });
+    let records = [RawRecord {
+        id: RecordId::new("shard", "1"),
+        payload: Payload::Json(event.to_string().into_bytes()),
+        arrival_ms: None,
+    }];
+    let out = audience_pipeline::process_batch(
+        &store,
+        &tokyo,
+        &records,
+        now,
+        &audience_pipeline::BatchOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.changes.len(), 1);
+    let d = load(&store, &tokyo, now, &LoadOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(d.summary.timezone, "Asia/Tokyo");
+    assert_eq!(d.summary.entered_today, 1, "today is 2025-12-01 in Tokyo");
+    assert_eq!(d.summary.batches_today, 1);
+    let page = render_page(&d, &PageOptions::default()).unwrap();
+    assert!(page.contains("Asia/Tokyo"));
+    // Read with UTC days, the same instant is still 2025-11-30: the change is tomorrow's.
+    let d = load(&store, &utc, now, &LoadOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(d.summary.entered_today, 0);
 }

@@ -17,7 +17,6 @@ use crate::identity::resolve;
 use crate::outbox::line_identity_entries;
 pub use crate::outbox::outbox_entries;
 use audience_core::rules::Rules;
-use audience_core::time::day_of;
 use audience_core::{
     apply, decode_record, ChangeKind, Clock, DecodeError, DecodedEvent, MembershipChange, Millis,
     RawRecord, RecordId, UserState,
@@ -236,7 +235,14 @@ pub async fn process_decoded(
     outcome
         .changes
         .sort_by(|a, b| (&a.segment, &a.user).cmp(&(&b.segment, &b.user)));
-    record(store, &outcome, batch_id, now, newest_arrival).await?;
+    record(
+        store,
+        &outcome,
+        batch_id,
+        rules.zone.day_of(now),
+        newest_arrival,
+    )
+    .await?;
     Ok(outcome)
 }
 
@@ -447,7 +453,7 @@ async fn record(
     store: &dyn StateStore,
     outcome: &BatchOutcome,
     batch_id: &str,
-    now: Millis,
+    day: i32,
     newest_arrival: Option<Millis>,
 ) -> Result<(), StoreError> {
     let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
@@ -465,7 +471,7 @@ async fn record(
     store
         .record_batch(&BatchRecord {
             batch_id: batch_id.to_string(),
-            day: day_of(now),
+            day,
             records: outcome.records as u64,
             decoded: outcome.decoded as u64,
             set_aside: outcome.set_aside.len() as u64 + quarantined,
@@ -523,6 +529,7 @@ fn prepare(
                 user: endpoint.clone(),
                 kind: ChangeKind::Exited,
                 at: now,
+                day: rules.zone.day_of(now),
                 cause: audience_core::Cause::Event("identity.linked".into()),
             });
         }

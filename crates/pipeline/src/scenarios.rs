@@ -511,3 +511,33 @@ pub async fn a_resent_event_counts_once(store: &dyn StateStore) {
         1
     );
 }
+
+/// Daily history and batch days follow `settings.timezone`: a change at 23:30 UTC counts on
+/// the next day in Asia/Tokyo (UTC+9).
+pub async fn daily_history_follows_the_time_zone(store: &dyn StateStore) {
+    let yaml = format!("settings: {{ timezone: Asia/Tokyo }}\n{RULES}");
+    let r = Rules::load(&yaml, "tokyo.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let at = NOW - 30 * 60_000; // 2025-11-30T23:30:00Z = 2025-12-01 08:30 in Tokyo
+    let batch = records(&[purchase("night-owl", at - 60_000)], "shardId-tz", 1);
+    let outcome = process_batch(store, &r, &batch, at, &BatchOptions::default())
+        .await
+        .expect("batch");
+    assert_eq!(outcome.changes.len(), 1, "{outcome:?}");
+    let utc_day = audience_core::time::day_of(at);
+    let tokyo_day = audience_core::time::day_of(NOW);
+    assert_eq!(audience_core::time::format_day(tokyo_day), "2025-12-01");
+    let history = store
+        .daily_history("buyer", utc_day - 1, tokyo_day + 1)
+        .await
+        .expect("history");
+    let days: Vec<(i32, u64)> = history.iter().map(|h| (h.day, h.entered)).collect();
+    assert_eq!(days, vec![(tokyo_day, 1)], "counted on the Tokyo day");
+    let batches = store
+        .batches(utc_day - 1, tokyo_day + 1)
+        .await
+        .expect("batches");
+    assert!(
+        !batches.is_empty() && batches.iter().all(|b| b.day == tokyo_day),
+        "{batches:?}"
+    );
+}

@@ -46,3 +46,8 @@ async fn out_of_order_records_of_one_shard_in_parallel() {
 async fn a_resent_event_counts_once() {
     scenarios::a_resent_event_counts_once(&store()).await;
 }
+
+#[tokio::test]
+async fn daily_history_follows_the_time_zone() {
+    scenarios::daily_history_follows_the_time_zone(&store()).await;
+}

@@ -14,7 +14,6 @@ use crate::metrics::Access;
 use crate::ops::{names, Item};
 use crate::pending::{chunk_of, outbox_element, PendingFanOut};
 use crate::DynamoStore;
-use audience_core::time::day_of;
 use audience_store::StoreResult;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
@@ -63,9 +62,9 @@ fn plan(fanouts: &[(&str, &PendingFanOut)]) -> Vec<Write> {
     let mut writes = Vec::new();
     for (user, p) in fanouts {
         let chunks = p.chunks;
-        for c in &p.changes {
+        for (i, c) in p.changes.iter().enumerate() {
             let id = c.id();
-            let sk = counter_sk(day_of(c.at), &p.fanout, chunk_of(&id, chunks));
+            let sk = counter_sk(p.day_of_change(i), &p.fanout, chunk_of(&id, chunks));
             let attr = if c.entered { A_ENTERED } else { A_EXITED };
             sets.binary
                 .entry((counter_pk(&c.segment), sk))

@@ -79,6 +79,23 @@ pub struct PendingFanOut {
     /// Items each set is spread over (chosen by the committing batch so that no item nears
     /// DynamoDB's 400 KB; stored so a re-written fan-out puts every element where it was).
     pub chunks: u16,
+    /// The calendar day (rules' time zone) of each of `changes`, in the same order: the day of
+    /// the daily history it counts on. Last, so a fan-out stored before it existed still
+    /// decodes (its changes count on their UTC day).
+    pub days: Vec<i32>,
+}
+
+/// The stored form before `days` existed (read only).
+#[derive(Deserialize)]
+struct PendingFanOutV1 {
+    fanout: String,
+    version: u64,
+    changes: Vec<PendingChange>,
+    outbox: Vec<PendingOutbox>,
+    links: Vec<(String, String)>,
+    new_user: bool,
+    absorbed: Vec<(String, u64)>,
+    chunks: u16,
 }
 
 impl PendingFanOut {
@@ -126,6 +143,16 @@ impl PendingFanOut {
                 .map(|a| (a.key.clone(), a.version))
                 .collect(),
             chunks: 1,
+            days: commit.changes.iter().map(|c| c.day).collect(),
+        }
+    }
+
+    /// The calendar day of change `i` (its UTC day when the fan-out predates `days`).
+    pub fn day_of_change(&self, i: usize) -> i32 {
+        match (self.days.get(i), self.changes.get(i)) {
+            (Some(day), _) => *day,
+            (None, Some(c)) => audience_core::time::day_of(c.at),
+            (None, None) => 0,
         }
     }
 
@@ -151,7 +178,23 @@ impl PendingFanOut {
 
     /// Reads the stored form.
     pub fn decode(bytes: &[u8]) -> Result<PendingFanOut, String> {
-        postcard::from_bytes(bytes).map_err(|e| format!("pending fan-out does not decode: {e}"))
+        match postcard::from_bytes(bytes) {
+            Ok(p) => Ok(p),
+            // A fan-out written before `days` ends where `days` would start.
+            Err(e) => postcard::from_bytes::<PendingFanOutV1>(bytes)
+                .map(|v1| PendingFanOut {
+                    fanout: v1.fanout,
+                    version: v1.version,
+                    changes: v1.changes,
+                    outbox: v1.outbox,
+                    links: v1.links,
+                    new_user: v1.new_user,
+                    absorbed: v1.absorbed,
+                    chunks: v1.chunks,
+                    days: Vec::new(),
+                })
+                .map_err(|_| format!("pending fan-out does not decode: {e}")),
+        }
     }
 }
 
@@ -227,5 +270,49 @@ mod tests {
             Some((false, 42, 1_764_547_200_000, "a|b"))
         );
         assert_ne!(new_fanout_id(5), new_fanout_id(5));
+    }
+
+    fn fanout_with_days(days: Vec<i32>) -> PendingFanOut {
+        PendingFanOut {
+            fanout: "f".into(),
+            version: 3,
+            changes: vec![PendingChange {
+                segment: "s".into(),
+                user: "u".into(),
+                entered: true,
+                // 2025-11-30T23:30:00Z: UTC day 20422, Asia/Tokyo day 20423.
+                at: 1_764_545_400_000,
+                version: 3,
+            }],
+            outbox: Vec::new(),
+            links: Vec::new(),
+            new_user: true,
+            absorbed: Vec::new(),
+            chunks: 1,
+            days,
+        }
+    }
+
+    #[test]
+    fn calendar_days_round_trip_and_older_fanouts_still_decode() {
+        let p = fanout_with_days(vec![20_423]);
+        let back = PendingFanOut::decode(&p.encode()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, p);
+        assert_eq!(back.day_of_change(0), 20_423);
+        // The stored form before `days`: the same fields without the trailing list.
+        let v1 = (
+            &p.fanout,
+            p.version,
+            &p.changes,
+            &p.outbox,
+            &p.links,
+            p.new_user,
+            &p.absorbed,
+            p.chunks,
+        );
+        let bytes = postcard::to_allocvec(&v1).unwrap_or_default();
+        let old = PendingFanOut::decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(old, fanout_with_days(Vec::new()));
+        assert_eq!(old.day_of_change(0), 20_422);
     }
 }

@@ -59,6 +59,7 @@ fn commit_to(
                 user: user.to_string(),
                 kind,
                 at: T0,
+                day: audience_core::time::day_of(T0),
                 cause: Cause::Event("test".into()),
             })
             .collect(),

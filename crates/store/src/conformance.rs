@@ -31,6 +31,7 @@ fn commit(user: &str, expected: u64, changes: &[(&str, ChangeKind)], at: i64) ->
                 user: user.to_string(),
                 kind: *kind,
                 at,
+                day: audience_core::time::day_of(at),
                 cause: Cause::Event("x".into()),
             })
             .collect(),
@@ -595,6 +596,7 @@ async fn absorbing_an_identity(store: &dyn StateStore) {
         user: "ep-x".into(),
         kind: ChangeKind::Exited,
         at: T0 + 1,
+        day: audience_core::time::day_of(T0 + 1),
         cause: Cause::Event("x".into()),
     });
     c.absorbed = vec![AbsorbedIdentity {

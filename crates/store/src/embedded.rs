@@ -9,8 +9,7 @@ use crate::model::*;
 use crate::validate::encode_commit;
 use crate::StateStore;
 use async_trait::async_trait;
-use audience_core::time::day_of;
-use audience_core::{decode_state, ChangeKind, Millis};
+use audience_core::{decode_state, ChangeKind, MembershipChange, Millis};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, HashMap};
@@ -636,7 +635,7 @@ fn write_commit(tx: &rusqlite::Connection, commit: &UserCommit, state: &[u8]) ->
     )
     .map_err(sql("save user"))?;
     for change in &commit.changes {
-        apply_change(tx, &change.segment, &change.user, change.kind, change.at)?;
+        apply_change(tx, change)?;
     }
     for absorbed in &commit.absorbed {
         let version: Option<i64> = tx
@@ -677,14 +676,14 @@ fn write_commit(tx: &rusqlite::Connection, commit: &UserCommit, state: &[u8]) ->
     Ok(())
 }
 
-fn apply_change(
-    tx: &rusqlite::Connection,
-    segment: &str,
-    user: &str,
-    kind: ChangeKind,
-    at: Millis,
-) -> StoreResult<()> {
-    let day = day_of(at);
+fn apply_change(tx: &rusqlite::Connection, change: &MembershipChange) -> StoreResult<()> {
+    let (segment, user, kind, at, day) = (
+        change.segment.as_str(),
+        change.user.as_str(),
+        change.kind,
+        change.at,
+        change.day,
+    );
     let (delta, entered, exited) = match kind {
         ChangeKind::Entered => (1i64, 1i64, 0i64),
         ChangeKind::Exited => (-1, 0, 1),

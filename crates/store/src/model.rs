@@ -123,7 +123,7 @@ pub struct SegmentCounts {
 /// One day of one segment's history.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DailyCounts {
-    /// UTC day number.
+    /// Calendar day number (days since 1970-01-01) in the rules' time zone.
     pub day: i32,
     /// Enters that day.
     pub entered: u64,
@@ -188,7 +188,7 @@ pub struct LedgerEntry {
 pub struct BatchRecord {
     /// Shard and first sequence number of the batch (or the replay file and first line).
     pub batch_id: String,
-    /// UTC day it was processed.
+    /// Calendar day it was processed, in the rules' time zone.
     pub day: i32,
     /// Records in the batch.
     pub records: u64,

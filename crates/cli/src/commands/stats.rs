@@ -1,11 +1,11 @@
 //! `stats`: segment sizes and totals, pending sync work and daily history.
 
 use crate::commands::report::{self, SegmentLine};
-use crate::open::open_store;
+use crate::open::{load_rules, open_store};
 use crate::output::outln;
-use crate::StoreArgs;
+use crate::{RulesArgs, StoreArgs};
 use anyhow::Result;
-use audience_core::time::{day_of, format_day};
+use audience_core::time::format_day;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 pub struct StatsArgs {
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    rules: RulesArgs,
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -32,6 +34,8 @@ struct DayLine {
 #[derive(Serialize)]
 struct Stats {
     users: u64,
+    /// The calendar time zone of the daily history (`settings.timezone`).
+    timezone: String,
     segments: BTreeMap<String, SegmentLine>,
     pending: report::PendingMap,
     history: BTreeMap<String, Vec<DayLine>>,
@@ -42,6 +46,7 @@ struct Stats {
 
 /// Runs `stats`.
 pub async fn run(args: StatsArgs) -> Result<()> {
+    let rules = load_rules(&args.rules.rules)?;
     let store = open_store(&args.store.store).await?;
     let counts = store.segment_counts().await?;
     let segments: BTreeMap<String, SegmentLine> = counts
@@ -57,7 +62,7 @@ pub async fn run(args: StatsArgs) -> Result<()> {
             )
         })
         .collect();
-    let today = day_of(crate::timeparse::wall_clock());
+    let today = rules.zone.day_of(crate::timeparse::wall_clock());
     let mut history = BTreeMap::new();
     for id in counts.keys() {
         let rows = store.daily_history(id, 0, today + 366).await?;
@@ -77,6 +82,7 @@ pub async fn run(args: StatsArgs) -> Result<()> {
     }
     let stats = Stats {
         users: store.user_count().await?,
+        timezone: rules.zone.name().to_string(),
         segments,
         pending: report::pending(store.as_ref()).await?,
         history,
@@ -107,7 +113,7 @@ pub async fn run(args: StatsArgs) -> Result<()> {
         if days.is_empty() {
             continue;
         }
-        outln!("\n{id}: day entered exited")?;
+        outln!("\n{id}: day ({}) entered exited", stats.timezone)?;
         for d in days {
             outln!("  {} {:>7} {:>6}", d.day, d.entered, d.exited)?;
         }

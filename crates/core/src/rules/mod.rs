@@ -11,6 +11,7 @@ pub mod model;
 use crate::decode::DecodeOptions;
 use crate::hash::fnv1a64;
 use crate::time::{RuleDuration, TimeBounds};
+use crate::zone::Zone;
 pub use model::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -211,6 +212,8 @@ pub struct Rules {
     pub keep_all_attributes: bool,
     /// Decoding choices from `settings`.
     pub decode: DecodeOptions,
+    /// The calendar time zone of daily history and "today" (`settings.timezone`).
+    pub zone: Zone,
 }
 
 /// Most attributes a user keeps when `keep_attributes` is `*`.
@@ -353,6 +356,12 @@ fn compile(parsed: RulesFile, text: &str, file: &str) -> Result<Rules, RulesErro
             kept_attributes.insert(format!("e:{name}"));
         }
     }
+    let zone = match &settings.timezone {
+        None => Zone::utc(),
+        Some(name) => {
+            Zone::named(name).map_err(|m| locate("timezone", format!("settings.timezone: {m}")))?
+        }
+    };
     if settings.line_user_id_sources.is_empty() {
         return Err(locate(
             "line_user_id_sources",
@@ -373,6 +382,7 @@ fn compile(parsed: RulesFile, text: &str, file: &str) -> Result<Rules, RulesErro
             time_bounds,
             ..DecodeOptions::default()
         },
+        zone,
     })
 }
 

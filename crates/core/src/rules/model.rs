@@ -45,6 +45,9 @@ pub struct Settings {
     /// `time_out_of_range`. Default: 1 day ahead, and behind by the longest window or recency
     /// bound of the rules plus 30 days.
     pub event_time: Option<EventTimeSettings>,
+    /// The calendar time zone (IANA name, default `UTC`): the days of the daily enter/exit
+    /// history, "today" and the dashboards follow it. Windows are not affected.
+    pub timezone: Option<String>,
 }
 
 impl Default for Settings {
@@ -55,6 +58,7 @@ impl Default for Settings {
             line_user_id_sources: vec![LineIdSource::UserAttribute, LineIdSource::SignedWebhook],
             keep_attributes: Vec::new(),
             event_time: None,
+            timezone: None,
         }
     }
 }

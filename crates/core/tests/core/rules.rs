@@ -91,3 +91,27 @@ fn aggregates_are_shared_between_conditions_with_the_same_events() {
     assert_eq!(r.aggs.len(), 1);
     assert_eq!(r.max_window_days, 30);
 }
+
+#[test]
+fn timezone_is_an_iana_name_checked_at_load() {
+    let seg = "segments:\n  - id: a\n    condition: { line_linked: true }\n";
+    let default = Rules::load(seg, "r.yaml").unwrap();
+    assert_eq!(default.zone.name(), "UTC");
+    let tokyo = Rules::load(
+        &format!("settings:\n  timezone: Asia/Tokyo\n{seg}"),
+        "r.yaml",
+    )
+    .unwrap();
+    assert_eq!(tokyo.zone.name(), "Asia/Tokyo");
+    // 2025-11-30T23:30:00Z is 2025-12-01 in Tokyo.
+    let t = 1_764_545_400_000;
+    assert_eq!(tokyo.zone.day_of(t), default.zone.day_of(t) + 1);
+    let err = Rules::load(
+        &format!("settings:\n  timezone: Mars/Olympus\n{seg}"),
+        "r.yaml",
+    )
+    .unwrap_err();
+    assert_eq!(err.line, 2, "{err}");
+    assert!(err.message.contains("settings.timezone"), "{err}");
+    assert!(err.message.contains("Mars/Olympus"), "{err}");
+}

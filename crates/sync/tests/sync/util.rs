@@ -116,6 +116,7 @@ pub async fn change(
             user: u.key.clone(),
             kind,
             at,
+            day: audience_core::time::day_of(at),
             cause: Cause::Rules,
         }];
         let change_id = format!("test-{at}#{}", state.version);
