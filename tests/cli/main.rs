@@ -14,5 +14,6 @@ mod kinesis;
 mod recover;
 mod replay;
 mod serve;
+mod stats;
 mod sweep_and_rules;
 mod sync;

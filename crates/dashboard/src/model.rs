@@ -27,6 +27,9 @@ pub struct Dashboard {
     pub ledger_truncated: bool,
     /// Per segment and destination: members vs acknowledged.
     pub reconciliation: Vec<ReconRow>,
+    /// Warnings for people: segments synced to LINE with fewer members than LINE accepts as
+    /// narrowcast recipients (50).
+    pub warnings: Vec<String>,
     /// Segment → its daily points over the history window (oldest first).
     #[serde(skip)]
     pub histories: BTreeMap<String, Vec<DayPoint>>,

@@ -86,6 +86,7 @@ pub async fn load(
     let mut segments = Vec::with_capacity(ids.len());
     let mut histories = BTreeMap::new();
     let mut reconciliation = Vec::new();
+    let mut warnings = Vec::new();
     for (seg, s) in rules.segments.iter().zip(&series) {
         let id = seg.def.id.as_str();
         let today_point = s.today();
@@ -114,6 +115,12 @@ pub async fn load(
                 &pending,
                 ledger_truncated,
             ));
+        }
+        if seg.def.destinations.line.is_some() {
+            let members = u64::try_from(s.members).unwrap_or(0);
+            if let Some(w) = audience_core::plan::line::narrowcast_warning(members) {
+                warnings.push(format!("{id}: {w}"));
+            }
         }
         segments.push(SegmentRow {
             id: id.to_string(),
@@ -171,6 +178,7 @@ pub async fn load(
         ledger,
         ledger_truncated,
         reconciliation,
+        warnings,
         histories,
         store_reads,
         store_reads_budget: rules.segments.len() as u64 + 3,

@@ -279,7 +279,7 @@ async fn fifty_segments_times_ninety_days_stay_under_150_kb() {
 #[tokio::test]
 async fn today_and_history_follow_the_rules_time_zone() {
     use audience_core::{Payload, RawRecord, RecordId};
-    let seg = "segments:\n  - id: buyers\n    condition: { event_count: { event_type: _monetization.purchase, within: 30d, min: 1 } }\n";
+    let seg = "segments:\n  - id: buyers\n    condition: { event_count: { event_type: _monetization.purchase, within: 30d, min: 1 } }\n    destinations: { line: { audience_name: buyers } }\n";
     let tokyo = Rules::load(
         &format!("settings: {{ timezone: Asia/Tokyo }}\n{seg}"),
         "t.yaml",
@@ -316,6 +316,12 @@ async fn today_and_history_follow_the_rules_time_zone() {
     assert_eq!(d.summary.batches_today, 1);
     let page = render_page(&d, &PageOptions::default()).unwrap();
     assert!(page.contains("Asia/Tokyo"));
+    // One member synced to LINE: the page warns that LINE would refuse a narrowcast.
+    assert_eq!(
+        d.warnings,
+        vec!["buyers: 1 members: LINE refuses narrowcasts to fewer than 50 recipients"]
+    );
+    assert!(page.contains("LINE refuses narrowcasts to fewer than 50 recipients"));
     // Read with UTC days, the same instant is still 2025-11-30: the change is tomorrow's.
     let d = load(&store, &utc, now, &LoadOptions::default())
         .await

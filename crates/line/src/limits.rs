@@ -13,8 +13,9 @@ pub const MAX_DESCRIPTION_CHARS: usize = 120;
 pub const MAX_UPLOAD_DESCRIPTION_CHARS: usize = 300;
 /// Max page size of the audience list.
 pub const MAX_PAGE_SIZE: u32 = 40;
-/// An audience needs at least this many users to become READY.
-pub const MIN_READY_AUDIENCE: usize = 50;
+/// The fewest final recipients of a narrowcast with an audience condition (a send-time rule,
+/// errorCode 4). Upload audiences have no minimum size and may be empty.
+pub const MIN_NARROWCAST_RECIPIENTS: usize = 50;
 
 /// Checks an audience name: required, 1..=120 characters (not bytes).
 pub fn check_description(op: &'static str, description: &str) -> Result<(), LineError> {

@@ -39,6 +39,9 @@ struct Stats {
     segments: BTreeMap<String, SegmentLine>,
     pending: report::PendingMap,
     history: BTreeMap<String, Vec<DayLine>>,
+    /// Warnings for people (segments synced to LINE with fewer members than LINE accepts as
+    /// narrowcast recipients).
+    warnings: Vec<String>,
     /// Users quarantined (newest first, at most 100): their state could not be read or
     /// was refused by the store; their records are kept as dead letters.
     quarantined: Vec<audience_store::Quarantined>,
@@ -80,12 +83,23 @@ pub async fn run(args: StatsArgs) -> Result<()> {
                 .collect::<Vec<_>>(),
         );
     }
+    let warnings = rules
+        .segments
+        .iter()
+        .filter(|s| s.def.destinations.line.is_some())
+        .filter_map(|s| {
+            let members = counts.get(&s.def.id).map_or(0, |c| c.members);
+            audience_core::plan::line::narrowcast_warning(u64::try_from(members).unwrap_or(0))
+                .map(|w| format!("{}: {w}", s.def.id))
+        })
+        .collect();
     let stats = Stats {
         users: store.user_count().await?,
         timezone: rules.zone.name().to_string(),
         segments,
         pending: report::pending(store.as_ref()).await?,
         history,
+        warnings,
         quarantined: store.quarantined(100).await?,
     };
     if args.json {
@@ -94,6 +108,9 @@ pub async fn run(args: StatsArgs) -> Result<()> {
     }
     outln!("users in store: {}\n", stats.users)?;
     report::print_segments(&stats.segments, &stats.pending)?;
+    for w in &stats.warnings {
+        outln!("warning: {w}")?;
+    }
     if !stats.quarantined.is_empty() {
         outln!(
             "\nquarantined users: {} (records kept as dead letters; see docs/limits.md)",

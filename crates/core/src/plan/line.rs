@@ -6,7 +6,9 @@
 //! to it once LINE reports it READY; the old one is deleted after a grace period. The policy
 //! keeps rotations rare (LINE's guideline is against needless create/delete churn): only when
 //! pending exits are a large enough share of members or old enough, never more often than
-//! `min_interval`, never below LINE's 50-member floor, and always before the audience expires.
+//! `min_interval`, and always before the audience expires. Upload audiences have no minimum
+//! size (a small or empty replacement becomes READY), so a segment that shrank to a handful of
+//! members, or to none, rotates like any other; only narrowcasts need 50 recipients.
 
 use crate::time::{Millis, DAY_MS};
 use serde::{Deserialize, Serialize};
@@ -17,8 +19,19 @@ pub const MAX_IDS_PER_JSON: usize = 10_000;
 pub const MAX_IDS_PER_FILE: usize = 1_500_000;
 /// LINE's limit on the audience name, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 120;
-/// Members an audience needs before LINE can make it READY.
-pub const MIN_READY_MEMBERS: u64 = 50;
+/// The fewest final recipients LINE accepts for a narrowcast with an audience condition
+/// (send-time rule, errorCode 4). Upload audiences themselves have no minimum size.
+pub const MIN_NARROWCAST_RECIPIENTS: u64 = 50;
+
+/// The warning shown (stats, dashboard, `audiences`) for a segment whose LINE audience holds
+/// `members` users, when that is fewer than LINE accepts for a narrowcast.
+pub fn narrowcast_warning(members: u64) -> Option<String> {
+    (members < MIN_NARROWCAST_RECIPIENTS).then(|| {
+        format!(
+            "{members} members: LINE refuses narrowcasts to fewer than {MIN_NARROWCAST_RECIPIENTS} recipients"
+        )
+    })
+}
 
 /// When exits justify rebuilding an audience.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -256,7 +269,7 @@ pub fn plan_line(
         rotation_reason(input, policy)
     };
     match rotation {
-        Some(reason) if input.members >= MIN_READY_MEMBERS => {
+        Some(reason) => {
             let name = input.audience_name.unwrap_or(input.segment);
             plan.requests.push(LineRequest::Rotate {
                 description: audience_description(name, state.generation + 1),
@@ -264,15 +277,9 @@ pub fn plan_line(
                 reason,
             });
             plan.handles_exits = true;
+            plan.notes.extend(narrowcast_warning(input.members));
             // The replacement is built from the full membership, which includes the additions;
             // the current audience still gets them so sends in the meantime reach them.
-            add_requests(&mut plan, audience_id, &input.additions, file_threshold);
-        }
-        Some(reason) => {
-            plan.notes.push(format!(
-                "rotation due ({reason}) but the segment has {} LINE members, below LINE's {MIN_READY_MEMBERS}-member floor: a replacement could never become READY",
-                input.members
-            ));
             add_requests(&mut plan, audience_id, &input.additions, file_threshold);
         }
         None => {
@@ -452,10 +459,18 @@ mod tests {
         // Rotated an hour ago: wait, whatever the exits.
         state.last_rotation_at = Some(10 * DAY_MS - 3_600_000);
         assert!(!plan_line(&input(&state, vec![], 90, 100), &policy, 100_000).handles_exits);
-        // Below 50 members: never.
+        // A segment that shrank to a handful of members, or to none, rotates too (upload
+        // audiences have no minimum size); the plan warns about LINE's narrowcast minimum.
         state.last_rotation_at = None;
-        let small = plan_line(&input(&state, vec![], 20, 40), &policy, 100_000);
-        assert!(!small.handles_exits && small.notes[0].contains("50-member"));
+        for members in [40, 3, 0] {
+            let small = plan_line(&input(&state, vec![], 20, members), &policy, 100_000);
+            assert!(small.handles_exits, "{members}: {small:?}");
+            assert!(matches!(&small.requests[..], [LineRequest::Rotate { .. }]));
+            assert!(small
+                .notes
+                .iter()
+                .any(|n| n.contains("fewer than 50 recipients")));
+        }
         // Audiences not created by us are never rotated.
         state.created_by_us = false;
         assert!(!plan_line(&input(&state, vec![], 90, 100), &policy, 100_000).handles_exits);

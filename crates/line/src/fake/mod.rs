@@ -12,8 +12,8 @@
 //! `AUDIENCE_GROUP_NOT_FOUND`), ≤ 10 running jobs per audience (429), 202 for create/add.
 //!
 //! Audiences keep every ID ever uploaded. With `auto_settle` (default on) each upload
-//! finishes at once: READY with ≥ 50 members, else FAILED with
-//! `AUDIENCE_GROUP_AUDIENCE_INSUFFICIENT`; with it off they stay IN_PROGRESS until
+//! finishes at once: READY at any size (upload audiences have no minimum and may be empty);
+//! with it off they stay IN_PROGRESS until
 //! [`FakeLine::settle`] or [`FakeLine::make_ready`]. Faults are injected per operation with
 //! [`FakeLine::fail_next`] / [`FakeLine::inject`], and every request is logged.
 
@@ -141,7 +141,7 @@ pub struct FakeConfig {
     pub token_expires_in: u64,
     /// `expires_in` of stateless tokens (LINE: 900 s).
     pub stateless_expires_in: u64,
-    /// Finish upload jobs at once (READY at ≥ 50 members, else FAILED).
+    /// Finish upload jobs at once (READY at any size).
     pub auto_settle: bool,
     /// Reject non-IFA IDs that are not `U` + 32 hex digits.
     pub strict_user_ids: bool,
@@ -354,8 +354,7 @@ impl FakeLine {
         lock(&self.state).audiences.values().cloned().collect()
     }
 
-    /// Finishes the audience's running jobs (READY at ≥ 50 members, else FAILED with
-    /// `AUDIENCE_GROUP_AUDIENCE_INSUFFICIENT`). False if it does not exist.
+    /// Finishes the audience's running jobs (READY at any size). False if it does not exist.
     pub fn settle(&self, audience_group_id: i64) -> bool {
         lock(&self.state).settle(audience_group_id)
     }

@@ -6,7 +6,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::limits::MIN_READY_AUDIENCE;
 use crate::model::{AudienceStatus, FailedType, JobStatus};
 
 use super::{FakeConfig, FakeOp, Fault, LoggedRequest};
@@ -326,8 +325,10 @@ impl State {
         Ok(())
     }
 
-    /// Finishes running jobs: READY with ≥ 50 members, else FAILED with
-    /// `AUDIENCE_GROUP_AUDIENCE_INSUFFICIENT`. Returns false if the audience does not exist.
+    /// Finishes running jobs: the audience becomes READY whatever its size. Upload audiences
+    /// have no minimum (a small or empty one is valid); only click and impression audiences
+    /// under 50 users end FAILED with `AUDIENCE_GROUP_AUDIENCE_INSUFFICIENT`, and those are not
+    /// made through the Messaging API. Returns false if the audience does not exist.
     pub fn settle(&mut self, id: i64) -> bool {
         let Some(a) = self.audiences.get_mut(&id) else {
             return false;
@@ -335,27 +336,16 @@ impl State {
         if a.status == AudienceStatus::Expired {
             return true;
         }
-        let enough = a.members.len() >= MIN_READY_AUDIENCE;
         for job in a
             .jobs
             .iter_mut()
             .filter(|j| matches!(j.status, JobStatus::Queued | JobStatus::Working))
         {
             job.status = JobStatus::Finished;
-            if enough {
-                job.audience_count = job.new_ids;
-            } else {
-                job.failed_type = Some(FailedType::AudienceInsufficient);
-                job.audience_count = 0;
-            }
+            job.audience_count = job.new_ids;
         }
-        if enough {
-            a.status = AudienceStatus::Ready;
-            a.failed_type = None;
-        } else {
-            a.status = AudienceStatus::Failed;
-            a.failed_type = Some(FailedType::AudienceInsufficient);
-        }
+        a.status = AudienceStatus::Ready;
+        a.failed_type = None;
         true
     }
 

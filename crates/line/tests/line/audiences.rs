@@ -3,7 +3,7 @@
 
 use audience_line::fake::{user_ids, FakeOp};
 use audience_line::limits::{MAX_IDS_PER_FILE, MAX_IDS_PER_JSON};
-use audience_line::{AudienceStatus, FailedType, JobStatus, LineError, ListAudiences};
+use audience_line::{AudienceStatus, JobStatus, LineError, ListAudiences};
 
 use crate::util::fake_and_client;
 
@@ -20,14 +20,12 @@ async fn create_then_add_by_json_builds_the_member_set() {
     assert_eq!(created.description.as_deref(), Some("seg:vip:v1"));
     assert!(created.expire_timestamp.unwrap() > created.created.unwrap());
 
-    // 30 members: cannot become READY.
+    // 30 members: upload audiences have no minimum size, so it is READY.
     let detail = client.get_audience(id).await.unwrap();
-    assert_eq!(detail.audience_group.status, AudienceStatus::Failed);
-    assert_eq!(
-        detail.audience_group.failed_type,
-        Some(FailedType::AudienceInsufficient)
-    );
-    assert!(!detail.audience_group.is_usable());
+    assert_eq!(detail.audience_group.status, AudienceStatus::Ready);
+    assert_eq!(detail.audience_group.failed_type, None);
+    assert!(detail.audience_group.is_usable());
+    assert_eq!(detail.audience_group.audience_count, Some(30));
 
     let more = user_ids(25, 30); // overlaps 25..=30
     client
@@ -296,4 +294,28 @@ async fn in_progress_until_settled_or_made_ready() {
         "{err}"
     );
     assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn small_and_empty_upload_audiences_become_ready() {
+    let (fake, client) = fake_and_client().await;
+    let empty = client
+        .create_upload_audience("seg:gone:v2", false, None, &[])
+        .await
+        .unwrap()
+        .audience_group_id;
+    let detail = client.get_audience(empty).await.unwrap();
+    assert_eq!(detail.audience_group.status, AudienceStatus::Ready);
+    assert!(detail.audience_group.is_usable());
+    assert_eq!(detail.audience_group.audience_count, Some(0));
+    let three = client
+        .create_upload_audience_by_file("seg:few:v2", false, None, &user_ids(1, 3))
+        .await
+        .unwrap()
+        .audience_group_id;
+    let detail = client.get_audience(three).await.unwrap();
+    assert_eq!(detail.audience_group.status, AudienceStatus::Ready);
+    assert_eq!(detail.audience_group.failed_type, None);
+    assert_eq!(detail.audience_group.audience_count, Some(3));
+    assert_eq!(fake.members(three).unwrap().len(), 3);
 }

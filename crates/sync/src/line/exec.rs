@@ -208,6 +208,9 @@ pub async fn execute(
             } => {
                 let full = prepared.full.clone().unwrap_or_default();
                 let exits = pending.exits.len() as u64;
+                // Upload audiences have no minimum size: a segment that shrank to nobody
+                // rotates to an empty audience, created by JSON (a file cannot be empty).
+                let by_file = !full.is_empty();
                 let new = create(
                     caller,
                     client,
@@ -216,7 +219,7 @@ pub async fn execute(
                     &description,
                     is_ifa,
                     &full,
-                    true,
+                    by_file,
                     exits + state.exits_owed,
                     report,
                 )

@@ -281,3 +281,70 @@ async fn a_failed_replacement_keeps_the_current_audience_and_the_exits_owed() {
         line_members(&store, "vip").await
     );
 }
+
+#[tokio::test]
+async fn a_segment_that_shrinks_to_a_handful_then_to_nobody_still_rotates() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    let fake = FakeLine::start().await;
+    let client = LineClient::new(fake.config_long_lived()).unwrap();
+    let members = users(0, 60);
+    enter(&store, "vip", &members, T0).await;
+    sync_line(&store, &client, line_config(), T0).await;
+    let first = line_state(&store, "vip")
+        .await
+        .audience
+        .audience_id
+        .unwrap();
+
+    // 57 of 60 leave: the replacement holds 3 users, becomes READY and is switched to.
+    exit(&store, "vip", &members[..57], T0 + HOUR).await;
+    let report = sync_line(&store, &client, line_config(), T0 + 2 * HOUR).await;
+    assert!(
+        report.segments[0]
+            .notes
+            .iter()
+            .any(|n| n.contains("fewer than 50 recipients")),
+        "{report:?}"
+    );
+    assert_eq!(ids_of(&fake, FakeOp::CreateByFile), vec![3]);
+    sync_line(&store, &client, line_config(), T0 + 3 * HOUR).await;
+    let state = line_state(&store, "vip").await;
+    let small = state.audience.audience_id.unwrap();
+    assert_ne!(small, first, "switched to the 3-member audience");
+    assert_eq!(
+        fake.audience(small).unwrap().status,
+        audience_line::AudienceStatus::Ready
+    );
+    assert_eq!(
+        fake.members(small).unwrap(),
+        line_members(&store, "vip").await
+    );
+    assert_eq!(fake.members(small).unwrap().len(), 3);
+    assert_eq!(state.exits_owed, 0);
+
+    // The last 3 leave; a day later the segment rotates to an empty audience (by JSON:
+    // a file cannot be empty) that LINE accepts as READY.
+    exit(&store, "vip", &members[57..], T0 + 4 * HOUR).await;
+    sync_line(&store, &client, line_config(), T0 + 3 * HOUR + DAY).await;
+    sync_line(&store, &client, line_config(), T0 + 4 * HOUR + DAY).await;
+    let state = line_state(&store, "vip").await;
+    let empty = state.audience.audience_id.unwrap();
+    assert_ne!(empty, small, "switched to the empty audience");
+    assert!(fake.members(empty).unwrap().is_empty());
+    assert_eq!(
+        fake.audience(empty).unwrap().status,
+        audience_line::AudienceStatus::Ready
+    );
+    assert_eq!(state.exits_owed, 0);
+    assert!(pending(&store, "line", "vip").await.is_empty());
+    assert_eq!(
+        ids_of(&fake, FakeOp::Create),
+        vec![60, 0],
+        "first audience, then the empty one"
+    );
+    assert_eq!(
+        ids_of(&fake, FakeOp::CreateByFile),
+        vec![3],
+        "the 3-member replacement"
+    );
+}
