@@ -5,6 +5,7 @@
 
 mod util;
 
+mod audiences;
 mod bench;
 #[cfg(unix)]
 mod closed_stdout;

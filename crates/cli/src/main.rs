@@ -102,6 +102,12 @@ enum Command {
     ///
     /// Example: audience-stream stats --json
     Stats(commands::stats::StatsArgs),
+    /// Each segment's LINE audiences: the current one (ID, name, created, size as LINE
+    /// reports it when LINE credentials are set), a replacement being built, and the earlier
+    /// ones with when they were replaced and deleted.
+    ///
+    /// Example: audience-stream audiences --segment hyogo
+    Audiences(commands::audiences::AudiencesArgs),
     /// Why a user is or is not in each segment.
     ///
     /// Example: audience-stream explain user-0001 --segment recent-buyers
@@ -171,6 +177,7 @@ fn main() -> ExitCode {
             Command::Replay(a) => commands::replay::run(a).await,
             Command::Recover(a) => commands::recover::run(a).await,
             Command::Stats(a) => commands::stats::run(a).await,
+            Command::Audiences(a) => commands::audiences::run(a).await,
             Command::Explain(a) => commands::explain::run(a).await,
             Command::Sweep(a) => commands::sweep::run(a).await,
             Command::Sync(a) => commands::sync::run(a).await,

@@ -194,7 +194,7 @@ pub async fn select_destinations(
 
 /// A LINE client, or `None` when no credentials are set at all; credentials that are set but
 /// unusable (a channel ID without its secret, a bad base URL) are an error.
-fn line_client(credentials: LineCredentials<'_>) -> Result<Option<LineClient>, SyncError> {
+pub fn line_client(credentials: LineCredentials<'_>) -> Result<Option<LineClient>, SyncError> {
     let (loaded, api_base, data_base) = match credentials {
         LineCredentials::Env {
             api_base,

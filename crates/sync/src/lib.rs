@@ -34,13 +34,15 @@ pub mod pinpoint;
 mod report;
 mod runner;
 
-pub use assemble::{destinations, select_destinations, DestinationKind, LineCredentials};
+pub use assemble::{
+    destinations, line_client, select_destinations, DestinationKind, LineCredentials,
+};
 pub use config::{LineSyncConfig, PinpointSyncConfig, SyncConfig};
 pub use error::SyncError;
 pub use line::LineDestination;
 pub use not_configured::NotConfigured;
 pub use pinpoint::{PinpointClients, PinpointDestination};
-pub use report::{SegmentOutcome, SegmentReport, SyncReport};
+pub use report::{Rotation, SegmentOutcome, SegmentReport, SyncReport};
 pub use runner::{wall_clock_ms, SyncContext, SyncRunner, LEASE_MARGIN, SYNC_LEASE};
 
 use async_trait::async_trait;

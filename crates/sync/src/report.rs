@@ -54,6 +54,22 @@ pub struct SegmentReport {
     pub acked: usize,
     /// Notes: why exits wait, why nothing was sent, where dry-run files went.
     pub notes: Vec<String>,
+    /// Audience switches this run made (LINE rotations that took effect).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rotations: Vec<Rotation>,
+}
+
+/// A segment switched from one LINE audience to its replacement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rotation {
+    /// The audience the segment used before (`None` when it had none).
+    pub old_audience_id: Option<i64>,
+    /// The audience it uses from now on.
+    pub new_audience_id: i64,
+    /// Exits the switch made effective.
+    pub exits: u64,
+    /// When, epoch ms.
+    pub at: i64,
 }
 
 impl SegmentReport {
@@ -68,6 +84,7 @@ impl SegmentReport {
             failed: 0,
             acked: 0,
             notes: Vec::new(),
+            rotations: Vec::new(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod audiences;
 pub mod bench;
 pub mod dashboard;
 pub mod explain;

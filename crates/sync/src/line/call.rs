@@ -218,7 +218,22 @@ impl Caller<'_> {
         done: &Done<T>,
         message: Option<String>,
     ) -> Result<(), SyncError> {
+        self.record_ok_with(call, target, done, message, serde_json::Map::new())
+            .await
+    }
+
+    /// [`Caller::record_ok`] with more detail fields besides the endpoint (e.g. the name of
+    /// a created audience, which `audiences` shows after it is gone).
+    pub async fn record_ok_with<T>(
+        &self,
+        call: &Call,
+        target: Option<i64>,
+        done: &Done<T>,
+        message: Option<String>,
+        mut detail: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), SyncError> {
         tracing::info!(segment = self.segment, action = call.action, target = ?target, users = call.users, attempts = done.attempts, "LINE accepted");
+        detail.insert("endpoint".into(), call.endpoint.into());
         self.record(
             call,
             target,
@@ -226,7 +241,7 @@ impl Caller<'_> {
             done.attempts,
             done.duration_ms,
             message,
-            serde_json::json!({ "endpoint": call.endpoint }),
+            serde_json::Value::Object(detail),
         )
         .await
     }
@@ -240,6 +255,27 @@ impl Caller<'_> {
         exits: u64,
         status: LedgerStatus,
         message: String,
+    ) -> Result<(), SyncError> {
+        self.note_with(
+            action,
+            target,
+            (users, exits),
+            status,
+            message,
+            serde_json::Value::Null,
+        )
+        .await
+    }
+
+    /// [`Caller::note`] with a detail object.
+    pub async fn note_with(
+        &self,
+        action: &str,
+        target: Option<i64>,
+        (users, exits): (u64, u64),
+        status: LedgerStatus,
+        message: String,
+        detail: serde_json::Value,
     ) -> Result<(), SyncError> {
         self.ctx
             .store
@@ -255,7 +291,7 @@ impl Caller<'_> {
                 attempts: 0,
                 duration_ms: 0,
                 message: Some(message),
-                detail: serde_json::Value::Null,
+                detail,
             })
             .await?;
         Ok(())

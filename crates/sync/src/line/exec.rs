@@ -378,8 +378,10 @@ async fn create(
             state.audience.generation = generation;
             let (new, found) = done.value;
             let message = found.then(|| "found by description after a lost answer".to_string());
+            let mut detail = serde_json::Map::new();
+            detail.insert("description".into(), description.into());
             caller
-                .record_ok(&call, Some(new.id), &done, message)
+                .record_ok_with(&call, Some(new.id), &done, message, detail)
                 .await
                 .map_err(CallError::Store)?;
             report.sent += 1;

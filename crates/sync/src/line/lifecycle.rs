@@ -4,7 +4,7 @@
 
 use super::call::{endpoint, Call, CallError, Caller};
 use super::state::{save, StoredLineState};
-use crate::report::SegmentReport;
+use crate::report::{Rotation, SegmentReport};
 use audience_core::Millis;
 use audience_line::{AudienceGroup, AudienceStatus, LineClient, LineError, ListAudiences};
 use audience_store::LedgerStatus;
@@ -284,17 +284,36 @@ pub async fn check_replacement(
                 old.map_or("-".into(), |o| o.to_string())
             );
             caller
-                .note(
+                .note_with(
                     "rotate",
                     Some(rep.audience_id),
-                    0,
-                    exits,
+                    (0, exits),
                     LedgerStatus::Ok,
                     msg.clone(),
+                    serde_json::json!({
+                        "switched": true,
+                        "old_audience_id": old,
+                        "description": rep.description,
+                    }),
                 )
                 .await
                 .map_err(CallError::Store)?;
             report.notes.push(msg);
+            // One structured line per rotation, for log queries and alerts.
+            tracing::info!(
+                target: "audience_stream::rotation",
+                segment = caller.segment,
+                old_audience_id = old,
+                new_audience_id = rep.audience_id,
+                exits,
+                "LINE audience rotated"
+            );
+            report.rotations.push(Rotation {
+                old_audience_id: old,
+                new_audience_id: rep.audience_id,
+                exits,
+                at: now,
+            });
         }
         Some(g)
             if g.status == AudienceStatus::Failed

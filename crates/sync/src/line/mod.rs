@@ -11,6 +11,7 @@
 mod call;
 mod dry_run;
 mod exec;
+pub mod history;
 mod lifecycle;
 mod prepare;
 pub mod state;

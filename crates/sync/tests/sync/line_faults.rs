@@ -300,13 +300,12 @@ impl std::io::Write for Captured {
     }
 }
 
-#[tokio::test]
-async fn secrets_never_reach_logs_or_the_ledger() {
-    // Process-wide (a thread-local subscriber misses events while other tests run in
-    // parallel, because tracing caches callsite interest globally): every test's logs in
-    // this binary land here, and all of them are checked.
+/// The logs of this test binary. Process-wide (a thread-local subscriber misses events while
+/// other tests run in parallel, because tracing caches callsite interest globally): every
+/// test's logs in this binary land here once the first caller installed it.
+fn captured_logs() -> Captured {
     static CAPTURE: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
-    let captured = CAPTURE
+    CAPTURE
         .get_or_init(|| {
             let captured = Captured::default();
             let writer = captured.clone();
@@ -319,7 +318,13 @@ async fn secrets_never_reach_logs_or_the_ledger() {
                 .expect("no other global subscriber in this test binary");
             captured
         })
-        .clone();
+        .clone()
+}
+
+#[tokio::test]
+async fn secrets_never_reach_logs_or_the_ledger() {
+    // All of the binary's logs captured so far are checked.
+    let captured = captured_logs();
 
     let store = EmbeddedStore::in_memory().unwrap();
     let fake = FakeLine::start().await;
@@ -346,4 +351,48 @@ async fn secrets_never_reach_logs_or_the_ledger() {
             assert!(!text.contains(secret), "{what} contain a secret ({secret})");
         }
     }
+}
+
+#[tokio::test]
+async fn every_rotation_logs_the_segment_and_both_audience_ids() {
+    let captured = captured_logs();
+    let store = EmbeddedStore::in_memory().unwrap();
+    let fake = FakeLine::start().await;
+    let client = LineClient::new(fake.config_long_lived()).unwrap();
+    let members = users(0, 80);
+    enter(&store, "vip", &members, T0).await;
+    sync_line(&store, &client, line_config(), T0).await;
+    let old = line_state(&store, "vip")
+        .await
+        .audience
+        .audience_id
+        .unwrap();
+    exit(&store, "vip", &members[..20], T0 + HOUR).await;
+    sync_line(&store, &client, line_config(), T0 + 2 * HOUR).await;
+    let report = sync_line(&store, &client, line_config(), T0 + 3 * HOUR).await;
+    let new = line_state(&store, "vip")
+        .await
+        .audience
+        .audience_id
+        .unwrap();
+    assert_ne!(new, old);
+    assert_eq!(
+        report.segments[0].rotations,
+        vec![audience_sync::Rotation {
+            old_audience_id: Some(old),
+            new_audience_id: new,
+            exits: 20,
+            at: T0 + 3 * HOUR,
+        }]
+    );
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = logs
+        .lines()
+        .find(|l| {
+            l.contains("LINE audience rotated") && l.contains(&format!("new_audience_id={new}"))
+        })
+        .unwrap_or_else(|| panic!("no rotation line for {new}: {logs}"));
+    assert!(line.contains("segment=\"vip\""), "{line}");
+    assert!(line.contains(&format!("old_audience_id={old}")), "{line}");
+    assert!(line.contains("exits=20"), "{line}");
 }

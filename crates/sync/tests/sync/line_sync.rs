@@ -4,7 +4,7 @@
 use super::util::*;
 use audience_line::fake::{FakeLine, FakeOp};
 use audience_line::LineClient;
-use audience_store::{EmbeddedStore, LedgerStatus};
+use audience_store::{EmbeddedStore, LedgerStatus, StateStore};
 use audience_sync::{LineSyncConfig, SegmentOutcome};
 
 fn ids_of(fake: &FakeLine, op: FakeOp) -> Vec<usize> {
@@ -346,5 +346,44 @@ async fn a_segment_that_shrinks_to_a_handful_then_to_nobody_still_rotates() {
         ids_of(&fake, FakeOp::CreateByFile),
         vec![3],
         "the 3-member replacement"
+    );
+
+    // `audiences` reads this history back from the stored state and the ledger.
+    let stored = line_state(&store, "vip").await;
+    let rows = store.ledger(1000).await.unwrap();
+    let h = audience_sync::line::history::audience_history("vip", Some(&stored), &rows);
+    let current = h.current.as_ref().unwrap();
+    assert_eq!(current.audience_id, empty);
+    assert_eq!(current.name.as_deref(), Some("VIP members #3"));
+    assert_eq!(current.in_use_from, Some(T0 + 4 * HOUR + DAY));
+    assert!(h.replacement.is_none());
+    let earlier: Vec<_> = h
+        .earlier
+        .iter()
+        .map(|r| {
+            (
+                r.audience_id,
+                r.name.as_deref(),
+                r.in_use_from,
+                r.replaced_at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        earlier,
+        vec![
+            (
+                small,
+                Some("VIP members #2"),
+                Some(T0 + 3 * HOUR),
+                Some(T0 + 4 * HOUR + DAY)
+            ),
+            (first, Some("VIP members"), Some(T0), Some(T0 + 3 * HOUR)),
+        ]
+    );
+    assert_eq!(
+        h.earlier[1].deleted_at,
+        Some(T0 + 3 * HOUR + DAY),
+        "deleted after the grace period"
     );
 }
