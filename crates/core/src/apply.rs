@@ -298,16 +298,18 @@ fn fold_event(state: &mut UserState, ev: &DecodedEvent, rules: &Rules) {
         let info = state
             .endpoints
             .entry(id.to_string())
-            .or_insert_with(|| EndpointInfo {
-                channel: None,
-                address: None,
-                t,
-            });
+            .or_insert_with(|| EndpointInfo::seen_at(t));
         if let Some(c) = endpoint.channel_type.as_ref().filter(|c| !c.is_empty()) {
             Stamped::write(&mut info.channel, c, t);
         }
         if let Some(a) = endpoint.address.as_ref().filter(|a| !a.is_empty()) {
             Stamped::write(&mut info.address, a, t);
+        }
+        if let Some(o) = endpoint.opt_out.as_ref().filter(|o| !o.is_empty()) {
+            Stamped::write(&mut info.opt_out, o, t);
+        }
+        if let Some(st) = endpoint.endpoint_status.as_ref().filter(|s| !s.is_empty()) {
+            Stamped::write(&mut info.status, st, t);
         }
         info.t = info.t.max(t);
         state.trim_endpoints();

@@ -45,6 +45,11 @@ struct Wire {
     next_flip: Option<i64>,
 }
 
+/// Opt-out and status of the endpoints that have them: (endpoint ID, `OptOut`,
+/// `EndpointStatus`). Written after [`Wire`] as a second postcard value, only when not empty,
+/// so states without them keep their size and states stored before it still decode.
+type EndpointFlagsWire = Vec<(String, StampedWire<String>, StampedWire<String>)>;
+
 /// Encodes a state for storage.
 pub fn encode_state(state: &UserState) -> Vec<u8> {
     let base = state.last_seen.get("*").copied().unwrap_or(0);
@@ -105,7 +110,16 @@ pub fn encode_state(state: &UserState) -> Vec<u8> {
     };
     // Serialising plain data into a Vec cannot fail; an empty body would fail to decode
     // (and be quarantined) rather than be silently wrong.
-    let body = postcard::to_allocvec(&wire).unwrap_or_default();
+    let mut body = postcard::to_allocvec(&wire).unwrap_or_default();
+    let flags: EndpointFlagsWire = state
+        .endpoints
+        .iter()
+        .filter(|(_, e)| e.opt_out.is_some() || e.status.is_some())
+        .map(|(id, e)| (id.clone(), stamped(&e.opt_out), stamped(&e.status)))
+        .collect();
+    if !flags.is_empty() {
+        body.extend(postcard::to_allocvec(&flags).unwrap_or_default());
+    }
     let packed = miniz_oxide::deflate::compress_to_vec(&body, 6);
     let (tag, bytes) = if packed.len() < body.len() {
         (DEFLATED, packed)
@@ -145,11 +159,17 @@ pub fn decode_state(bytes: &[u8]) -> Result<UserState, CodecError> {
 }
 
 fn from_wire(body: &[u8]) -> Result<UserState, CodecError> {
-    let w: Wire = postcard::from_bytes(body)
+    let (w, rest): (Wire, &[u8]) = postcard::take_from_bytes(body)
         .map_err(|e| CodecError(format!("stored state does not decode: {e}")))?;
+    let flags: EndpointFlagsWire = if rest.is_empty() {
+        Vec::new()
+    } else {
+        postcard::from_bytes(rest)
+            .map_err(|e| CodecError(format!("stored endpoint flags do not decode: {e}")))?
+    };
     let abs = |t: i64| t.wrapping_add(w.base);
     let stamped = |s: StampedWire<String>| s.map(|(v, t)| Stamped { v, t: abs(t) });
-    Ok(UserState {
+    let mut state = UserState {
         user: w.user,
         version: w.version,
         attrs: w
@@ -167,6 +187,8 @@ fn from_wire(body: &[u8]) -> Result<UserState, CodecError> {
                     channel: stamped(c),
                     address: stamped(a),
                     t: abs(t),
+                    opt_out: None,
+                    status: None,
                 };
                 (id, info)
             })
@@ -195,7 +217,14 @@ fn from_wire(body: &[u8]) -> Result<UserState, CodecError> {
             .map(|(d, fps)| (d, fps.into_iter().map(u64::from_le_bytes).collect()))
             .collect(),
         next_flip_at: w.next_flip.map(abs),
-    })
+    };
+    for (id, opt_out, status) in flags {
+        if let Some(e) = state.endpoints.get_mut(&id) {
+            e.opt_out = stamped(opt_out);
+            e.status = stamped(status);
+        }
+    }
+    Ok(state)
 }
 
 #[cfg(test)]
@@ -260,5 +289,44 @@ mod tests {
             .unwrap()
             .insert(20_424, Bucket(1, f64::INFINITY, 1.0));
         assert!(decode_state(&encode_state(&bad)).is_err());
+    }
+
+    #[test]
+    fn endpoint_opt_out_and_status_round_trip_and_older_states_still_decode() {
+        let mut s = sample();
+        let mut e = EndpointInfo::seen_at(1_764_000_000_000);
+        e.channel = Some(Stamped {
+            v: "EMAIL".into(),
+            t: 1_764_000_000_000,
+        });
+        let plain = e.clone();
+        e.opt_out = Some(Stamped {
+            v: "ALL".into(),
+            t: 1_764_000_000_001,
+        });
+        e.status = Some(Stamped {
+            v: "INACTIVE".into(),
+            t: 1_764_000_000_002,
+        });
+        s.endpoints.insert("ep-1".into(), e);
+        s.endpoints.insert("ep-2".into(), plain);
+        let back = decode_state(&encode_state(&s)).unwrap();
+        assert_eq!(back, s);
+        assert!(!back.endpoints["ep-1"].is_reachable());
+        assert!(back.endpoints["ep-2"].is_reachable());
+        // A state stored before the flags existed is the same bytes without the trailer.
+        let mut old = s.clone();
+        for e in old.endpoints.values_mut() {
+            e.opt_out = None;
+            e.status = None;
+        }
+        let bytes = encode_state(&old);
+        let body = match bytes[0] {
+            PLAIN => bytes[1..].to_vec(),
+            _ => miniz_oxide::inflate::decompress_to_vec(&bytes[1..]).unwrap(),
+        };
+        let (_, rest): (Wire, &[u8]) = postcard::take_from_bytes(&body).unwrap();
+        assert!(rest.is_empty(), "no trailer without flags");
+        assert_eq!(decode_state(&bytes).unwrap(), old);
     }
 }

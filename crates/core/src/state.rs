@@ -85,6 +85,39 @@ pub struct EndpointInfo {
     /// Event time of the newest event that showed it.
     #[serde(rename = "t")]
     pub t: Millis,
+    /// Pinpoint's `OptOut` (`NONE`, `ALL`, …), with the event time that set it.
+    #[serde(rename = "oo", default, skip_serializing_if = "Option::is_none")]
+    pub opt_out: Option<Stamped<String>>,
+    /// Pinpoint's `EndpointStatus` (`ACTIVE`, `INACTIVE`), with the event time that set it.
+    #[serde(rename = "st", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Stamped<String>>,
+}
+
+impl EndpointInfo {
+    /// An endpoint first seen at `t`, nothing known about it yet.
+    pub fn seen_at(t: Millis) -> EndpointInfo {
+        EndpointInfo {
+            channel: None,
+            address: None,
+            t,
+            opt_out: None,
+            status: None,
+        }
+    }
+
+    /// Whether messages may be sent to it: not opted out (`OptOut` absent or `NONE`) and not
+    /// `INACTIVE`, as its newest event says. Pinpoint imports leave the others out.
+    pub fn is_reachable(&self) -> bool {
+        let opted_out = self
+            .opt_out
+            .as_ref()
+            .is_some_and(|o| !o.v.eq_ignore_ascii_case("NONE"));
+        let inactive = self
+            .status
+            .as_ref()
+            .is_some_and(|s| s.v.eq_ignore_ascii_case("INACTIVE"));
+        !opted_out && !inactive
+    }
 }
 
 /// Everything the system keeps about one user.
@@ -223,6 +256,12 @@ impl UserState {
                     }
                     if let Some(a) = &e.address {
                         Stamped::write(&mut mine.address, &a.v, a.t);
+                    }
+                    if let Some(o) = &e.opt_out {
+                        Stamped::write(&mut mine.opt_out, &o.v, o.t);
+                    }
+                    if let Some(st) = &e.status {
+                        Stamped::write(&mut mine.status, &st.v, st.t);
                     }
                     mine.t = mine.t.max(e.t);
                 }

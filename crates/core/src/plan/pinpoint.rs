@@ -87,12 +87,15 @@ pub struct EndpointRow {
     pub user_id: String,
 }
 
-/// The import rows of one member: each endpoint with a channel and address. Users without
-/// any such endpoint yield none (the caller counts them as skipped).
+/// The import rows of one member: each reachable endpoint with a channel and address. An
+/// endpoint whose newest event shows `OptOut` other than `NONE`, or `EndpointStatus`
+/// `INACTIVE`, is never imported. Users without any such endpoint yield none (the caller
+/// counts them as skipped).
 pub fn endpoint_rows(state: &UserState) -> Vec<EndpointRow> {
     state
         .endpoints
         .iter()
+        .filter(|(_, e)| e.is_reachable())
         .filter_map(|(id, e)| {
             let channel = e
                 .channel
@@ -117,6 +120,44 @@ pub fn endpoint_rows(state: &UserState) -> Vec<EndpointRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::{EndpointInfo, Stamped};
+
+    fn endpoint(address: &str, opt_out: Option<&str>, status: Option<&str>) -> EndpointInfo {
+        let at = |v: &str| Stamped {
+            v: v.to_string(),
+            t: 5,
+        };
+        EndpointInfo {
+            channel: Some(at("EMAIL")),
+            address: Some(at(address)),
+            opt_out: opt_out.map(at),
+            status: status.map(at),
+            ..EndpointInfo::seen_at(5)
+        }
+    }
+
+    #[test]
+    fn opted_out_and_inactive_endpoints_are_never_imported() {
+        let mut u = UserState::new("u-1");
+        let cases = [
+            ("ep-a", "active@example.com", Some("NONE"), Some("ACTIVE")),
+            ("ep-b", "unknown@example.com", None, None),
+            ("ep-c", "optout@example.com", Some("ALL"), Some("ACTIVE")),
+            (
+                "ep-d",
+                "inactive@example.com",
+                Some("NONE"),
+                Some("INACTIVE"),
+            ),
+            ("ep-e", "both@example.com", Some("ALL"), Some("INACTIVE")),
+        ];
+        for (id, address, opt_out, status) in cases {
+            u.endpoints
+                .insert(id.into(), endpoint(address, opt_out, status));
+        }
+        let rows: Vec<String> = endpoint_rows(&u).into_iter().map(|r| r.address).collect();
+        assert_eq!(rows, vec!["active@example.com", "unknown@example.com"]);
+    }
 
     #[test]
     fn imports_only_when_changed_idle_and_due() {

@@ -410,3 +410,64 @@ async fn an_intent_without_a_job_imports_that_version_once() {
     assert_eq!((st.starting, st.import.version), (None, 1));
     assert!(pending(&store, "pinpoint", "buyers").await.is_empty());
 }
+
+/// A purchase by `n` on an e-mail endpoint with this `OptOut` and `EndpointStatus`.
+fn purchase(n: u64, t: i64, opt_out: &str, status: &str) -> audience_core::RawRecord {
+    let event = serde_json::json!({
+        "event_type": "purchase", "event_timestamp": t,
+        "endpoint": {"Id": format!("ep-{n}"), "ChannelType": "EMAIL",
+                     "Address": format!("user{n}@example.com"),
+                     "OptOut": opt_out, "EndpointStatus": status,
+                     "User": {"UserId": format!("user-{n}")}}
+    });
+    audience_core::RawRecord {
+        id: audience_core::RecordId::new("shard", format!("{n}-{t}")),
+        payload: audience_core::Payload::Json(event.to_string().into_bytes()),
+        arrival_ms: None,
+    }
+}
+
+#[tokio::test]
+async fn opted_out_and_inactive_endpoints_are_never_imported() {
+    let env = env().await;
+    let store = EmbeddedStore::in_memory().unwrap();
+    let records = vec![
+        purchase(0, T0 - 60_000, "NONE", "ACTIVE"),
+        purchase(1, T0 - 60_000, "ALL", "ACTIVE"),
+        purchase(2, T0 - 60_000, "NONE", "INACTIVE"),
+        // Opted out, then opted in again: the newest event decides.
+        purchase(3, T0 - 120_000, "ALL", "ACTIVE"),
+        purchase(3, T0 - 60_000, "NONE", "ACTIVE"),
+        // Active, then opted out.
+        purchase(4, T0 - 120_000, "NONE", "ACTIVE"),
+        purchase(4, T0 - 60_000, "ALL", "ACTIVE"),
+    ];
+    let out = audience_pipeline::process_batch(
+        &store,
+        &rules(),
+        &records,
+        T0,
+        &audience_pipeline::BatchOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.changes.len(), 5, "all five are buyers: {out:?}");
+
+    sync(&env, &store, config(20), T0).await;
+    let csv = object(&env, "audience-stream/imports/buyers/v1.csv").await;
+    let mut lines: Vec<&str> = csv.lines().skip(1).collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        vec![
+            "EMAIL,user0@example.com,ep-0,user-0",
+            "EMAIL,user3@example.com,ep-3,user-3"
+        ],
+        "{csv}"
+    );
+    let st = pinpoint_state(store.destination_state("pinpoint", "buyers").await.unwrap());
+    assert_eq!(
+        st.skipped_users, 3,
+        "members with no reachable endpoint are counted"
+    );
+}

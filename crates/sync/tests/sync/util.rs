@@ -102,7 +102,7 @@ pub async fn change(
                         v: e.clone(),
                         t: at,
                     }),
-                    t: at,
+                    ..EndpointInfo::seen_at(at)
                 },
             );
         }
