@@ -15,6 +15,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+fn repo_path(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+        .display()
+        .to_string()
+}
+
 fn repo_file(path: &str) -> String {
     let full = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
@@ -154,7 +162,17 @@ async fn with_the_template_defaults_and_the_shipped_rules_line_syncs() {
         "the default deploys no Pinpoint"
     );
     assert_eq!(env["AUDIENCE_STREAM_SYNC_DESTINATIONS"], "");
+    // The sync configuration is the rules layer's /opt/sync.yaml, i.e. deploy/rules/sync.yaml.
+    assert_eq!(env[sync::CONFIG_VAR], "/opt/sync.yaml");
+    let mut env = env;
+    env.insert(sync::CONFIG_VAR.into(), repo_path("deploy/rules/sync.yaml"));
     let settings = sync::settings(&|name| env.get(name).cloned()).unwrap();
+    let mut defaults = audience_sync::SyncConfig::default();
+    defaults.pinpoint = settings.config.pinpoint.clone();
+    assert_eq!(
+        settings.config, defaults,
+        "the shipped sync.yaml states the defaults"
+    );
     assert!(settings.kinds.is_empty(), "every configured destination");
     assert!(!settings.config.pinpoint.is_complete());
 
@@ -286,4 +304,158 @@ async fn the_destination_choice_comes_from_the_environment() {
         format!("{err:#}").contains("unknown destination `sms`"),
         "{err:#}"
     );
+}
+
+#[test]
+fn the_sync_config_file_is_loaded_and_validated_at_cold_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let settings_for = |path: &str| {
+        let env = HashMap::from([(sync::CONFIG_VAR, path.to_string())]);
+        sync::settings(&|n| env.get(n).cloned())
+    };
+    let good = write(
+        "good.yaml",
+        "line:\n  file_threshold: 50000\n  requests_per_minute: 30\n  rotation: { min_exit_ratio: 0.25, delete_grace_ms: 86400000 }\n  retry: { max_retries: 2 }\npinpoint:\n  attribute_columns: [plan, pref]\n",
+    );
+    let c = settings_for(&good).unwrap().config;
+    assert_eq!(c.line.file_threshold, 50_000);
+    assert_eq!(c.line.requests_per_minute, 30);
+    assert_eq!(c.line.rotation.min_exit_ratio, 0.25);
+    assert_eq!(c.line.rotation.delete_grace_ms, 86_400_000);
+    assert_eq!(c.line.retry.max_retries, 2);
+    assert_eq!(c.pinpoint.attribute_columns, vec!["plan", "pref"]);
+
+    // Bad configuration stops the cold start with an error naming the variable, file and field.
+    let bad = write("bad.yaml", "line:\n  rotation: { min_exit_ratio: 2 }\n");
+    let err = format!("{:#}", settings_for(&bad).unwrap_err());
+    assert!(
+        err.contains(sync::CONFIG_VAR)
+            && err.contains("bad.yaml")
+            && err.contains("line.rotation.min_exit_ratio"),
+        "{err}"
+    );
+    let unknown = write("unknown.yaml", "line:\n  rotaton: {}\n");
+    let err = format!("{:#}", settings_for(&unknown).unwrap_err());
+    assert!(
+        err.contains("unknown.yaml") && err.contains("rotaton"),
+        "{err}"
+    );
+    let err = format!("{:#}", settings_for("/nonexistent/sync.yaml").unwrap_err());
+    assert!(
+        err.contains("cannot read sync config /nonexistent/sync.yaml"),
+        "{err}"
+    );
+    // Unset or empty: the defaults.
+    let env = HashMap::from([(sync::CONFIG_VAR, " ".to_string())]);
+    let c = sync::settings(&|n| env.get(n).cloned()).unwrap().config;
+    assert_eq!(c, audience_sync::SyncConfig::default());
+}
+
+#[test]
+fn an_invocation_event_asks_for_un_parking() {
+    let plain = sync::SyncRequest::from_event(&serde_json::json!({
+        "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}
+    }))
+    .unwrap();
+    assert_eq!(plain, sync::SyncRequest::default());
+    let retry = sync::SyncRequest::from_event(
+        &serde_json::json!({"retry_parked": true, "segment": "hyogo"}),
+    )
+    .unwrap();
+    assert!(retry.retry_parked);
+    assert_eq!(retry.segment.as_deref(), Some("hyogo"));
+    assert!(sync::SyncRequest::from_event(&serde_json::json!({"retry_parked": "yes"})).is_err());
+}
+
+#[tokio::test]
+async fn a_parked_segment_is_retried_when_the_event_asks() {
+    let rules =
+        Arc::new(Rules::load(&repo_file("deploy/rules/segments.yaml"), "segments.yaml").unwrap());
+    let shared = replayed_store(&rules).await;
+    let fake = FakeLine::start().await;
+    let secret = HashMap::from([
+        (
+            "LINE_CHANNEL_ACCESS_TOKEN",
+            FAKE_LONG_LIVED_TOKEN.to_string(),
+        ),
+        ("LINE_API_BASE", fake.api_base().to_string()),
+        ("LINE_DATA_BASE", fake.data_base().to_string()),
+    ]);
+    let lookup = move |n: &str| secret.get(n).cloned();
+    let env = HashMap::from([(sync::DESTINATIONS_VAR, "line")]);
+    let settings = sync::settings(&|n| env.get(n).map(|v| v.to_string())).unwrap();
+    let runner = sync::runner(&shared, &settings, &lookup).await.unwrap();
+    // LINE refuses every create once: each segment is parked.
+    fake.fail_next(audience_line::fake::FakeOp::Create, 400, 100);
+    let first = sync::invoke(&shared, &runner, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        first
+            .segments
+            .iter()
+            .all(|s| s.outcome == SegmentOutcome::Parked),
+        "{}",
+        first.to_text()
+    );
+    fake.clear_faults();
+    // The schedule's plain run leaves them parked.
+    let plain = sync::invoke(&shared, &runner, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(plain
+        .segments
+        .iter()
+        .all(|s| s.outcome == SegmentOutcome::Parked));
+    // One segment un-parked by the event of `aws lambda invoke`.
+    let one = first.segments[0].segment.clone();
+    let request =
+        sync::SyncRequest::from_event(&serde_json::json!({"retry_parked": true, "segment": one}))
+            .unwrap();
+    let report = sync::invoke_request(&shared, &runner, Duration::from_secs(60), &request)
+        .await
+        .unwrap();
+    assert_eq!(report.segments.len(), 1, "{}", report.to_text());
+    assert_eq!(
+        report.segments[0].outcome,
+        SegmentOutcome::Done,
+        "{}",
+        report.to_text()
+    );
+    // The rest by the same event without `segment`.
+    let all = sync::invoke_request(
+        &shared,
+        &runner,
+        Duration::from_secs(60),
+        &sync::SyncRequest {
+            retry_parked: true,
+            segment: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        all.segments
+            .iter()
+            .all(|s| s.outcome == SegmentOutcome::Done),
+        "{}",
+        all.to_text()
+    );
+    let err = sync::invoke_request(
+        &shared,
+        &runner,
+        Duration::from_secs(60),
+        &sync::SyncRequest {
+            retry_parked: true,
+            segment: Some("nope".into()),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("segment `nope`"), "{err:#}");
 }

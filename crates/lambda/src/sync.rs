@@ -19,6 +19,45 @@ use std::time::Duration;
 /// empty: every configured one.
 pub const DESTINATIONS_VAR: &str = "AUDIENCE_STREAM_SYNC_DESTINATIONS";
 
+/// The sync configuration file (YAML; the same typed config as `audience-stream sync
+/// --config`: rotation policy, rate limits, retries, file threshold, Pinpoint attribute
+/// columns). The deploy template points it at `/opt/sync.yaml` in the rules layer
+/// (deploy/rules/sync.yaml). Unset or empty: the defaults. Read and validated at cold start:
+/// a missing file or a bad value stops the function with an error naming the file and field.
+pub const CONFIG_VAR: &str = "AUDIENCE_STREAM_SYNC_CONFIG";
+
+/// What one invocation's event may ask for, besides the schedule's plain run (every other
+/// field of the event, e.g. EventBridge's, is ignored). `{"retry_parked": true}` un-parks:
+/// segments whose last refusal was parked are tried again (after fixing the cause), like
+/// `audience-stream sync --retry-parked`; `segment` limits that run to one segment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct SyncRequest {
+    /// Try parked segments again.
+    #[serde(default)]
+    pub retry_parked: bool,
+    /// Only this segment.
+    #[serde(default)]
+    pub segment: Option<String>,
+}
+
+impl SyncRequest {
+    /// Reads the request from an invocation event; an event that is not a request (a
+    /// schedule event) is a plain run. A `retry_parked` or `segment` of the wrong type is an
+    /// error rather than a silent plain run.
+    pub fn from_event(event: &serde_json::Value) -> Result<SyncRequest> {
+        if !event.is_object() {
+            return Ok(SyncRequest::default());
+        }
+        let fields = serde_json::json!({
+            "retry_parked": event.get("retry_parked").cloned().unwrap_or(serde_json::Value::Bool(false)),
+            "segment": event.get("segment").cloned().unwrap_or(serde_json::Value::Null),
+        });
+        serde_json::from_value(fields).context(
+            "the sync event's `retry_parked` must be true or false and `segment` a segment ID",
+        )
+    }
+}
+
 /// What the environment configures.
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
@@ -32,7 +71,12 @@ pub struct SyncSettings {
 /// count as unset, as the template passes `""` for what is not deployed.
 pub fn settings(env: &dyn Fn(&str) -> Option<String>) -> Result<SyncSettings> {
     let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-    let mut config = SyncConfig::load(None)?;
+    let path = get(CONFIG_VAR).map(std::path::PathBuf::from);
+    let mut config = SyncConfig::load(path.as_deref())
+        .with_context(|| match &path {
+            Some(p) => format!("{CONFIG_VAR}={} (the sync configuration)", p.display()),
+            None => format!("{CONFIG_VAR} unset: the default sync configuration"),
+        })?;
     let p = &mut config.pinpoint;
     p.application_id = get("PINPOINT_APPLICATION_ID").or(p.application_id.take());
     p.bucket = get("PINPOINT_IMPORT_BUCKET").or(p.bucket.take());
@@ -76,8 +120,29 @@ pub async fn invoke(
     runner: &SyncRunner,
     remaining: Duration,
 ) -> Result<SyncReport> {
-    let ctx = SyncContext::new(shared.store.as_ref(), wall_clock_ms(), remaining);
-    let report = runner.run(&ctx, &shared.rules, None).await?;
+    invoke_request(shared, runner, remaining, &SyncRequest::default()).await
+}
+
+/// [`invoke`] for an event's [`SyncRequest`] (un-parking, one segment).
+pub async fn invoke_request(
+    shared: &Shared,
+    runner: &SyncRunner,
+    remaining: Duration,
+    request: &SyncRequest,
+) -> Result<SyncReport> {
+    if let Some(id) = &request.segment {
+        if shared.rules.index_of(id).is_none() {
+            anyhow::bail!("the sync event names segment `{id}`, which is not in the rules");
+        }
+    }
+    let mut ctx = SyncContext::new(shared.store.as_ref(), wall_clock_ms(), remaining);
+    ctx.retry_parked = request.retry_parked;
+    if request.retry_parked {
+        tracing::info!(segment = ?request.segment, "retrying parked segments");
+    }
+    let report = runner
+        .run(&ctx, &shared.rules, request.segment.as_deref())
+        .await?;
     let count = |outcome: SegmentOutcome| {
         report
             .segments

@@ -30,7 +30,8 @@ async fn main() -> Result<(), Error> {
                 .duration_since(std::time::SystemTime::now())
                 .unwrap_or_default()
                 .saturating_sub(SAFETY_MARGIN);
-            let report = sync::invoke(shared, runner, remaining).await?;
+            let request = sync::SyncRequest::from_event(&event.payload)?;
+            let report = sync::invoke_request(shared, runner, remaining, &request).await?;
             Ok::<_, Error>(serde_json::to_value(&report)?)
         }
     }))
