@@ -5,6 +5,7 @@
 
 mod util;
 
+mod attributes;
 mod audiences;
 mod bench;
 #[cfg(unix)]

@@ -25,6 +25,78 @@ pub enum Format {
     Attributes,
 }
 
+/// Whose ID an attribute file's ID column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum IdKind {
+    /// An app user ID (`User.UserId`).
+    #[default]
+    User,
+    /// A LINE user ID (`U` + 32 hex): the row's user is keyed by it and it is their LINE ID,
+    /// so rows like `{"id": "U…", "pref": "兵庫県"}` build LINE audiences.
+    Line,
+}
+
+/// How the columns of an attribute file are read (`replay` flags).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ColumnArgs {
+    /// Attribute files: the column naming the user.
+    #[arg(long, value_name = "NAME", default_value = "id")]
+    pub id_column: String,
+    /// Attribute files: what the ID column holds — `user` (an app user ID) or `line` (a LINE
+    /// user ID, which becomes both the user key and the user's LINE ID).
+    #[arg(long, value_enum, default_value_t = IdKind::User)]
+    pub id_kind: IdKind,
+    /// Attribute files: a column holding the user's LINE user ID (default: the rules'
+    /// `settings.line_user_id_attribute`, `lineUserId`).
+    #[arg(long, value_name = "NAME")]
+    pub line_user_id_column: Option<String>,
+    /// Attribute files: the column holding a Pinpoint endpoint ID to link to the user.
+    #[arg(long, value_name = "NAME", default_value = "endpointId")]
+    pub endpoint_id_column: String,
+}
+
+impl Default for ColumnArgs {
+    fn default() -> Self {
+        ColumnArgs {
+            id_column: "id".into(),
+            id_kind: IdKind::User,
+            line_user_id_column: None,
+            endpoint_id_column: "endpointId".into(),
+        }
+    }
+}
+
+impl ColumnArgs {
+    /// The mapping, with the rules' LINE user ID attribute (`line_attr`).
+    pub fn mapping(&self, line_attr: &str) -> RowMapping {
+        RowMapping {
+            id_column: self.id_column.clone(),
+            id_kind: self.id_kind,
+            line_user_id_column: self
+                .line_user_id_column
+                .clone()
+                .unwrap_or_else(|| line_attr.to_string()),
+            endpoint_id_column: self.endpoint_id_column.clone(),
+            line_attr: line_attr.to_string(),
+        }
+    }
+}
+
+/// How one attribute row becomes an `_import.attributes` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowMapping {
+    /// The column naming the user.
+    pub id_column: String,
+    /// What that column holds.
+    pub id_kind: IdKind,
+    /// The column holding a LINE user ID.
+    pub line_user_id_column: String,
+    /// The column holding an endpoint ID.
+    pub endpoint_id_column: String,
+    /// The user attribute the rules read the LINE user ID from.
+    pub line_attr: String,
+}
+
 /// A record of an input file.
 pub enum InputRecord {
     /// A record ready to decode.
@@ -64,16 +136,19 @@ enum Cursor {
 pub struct RecordReader {
     pending: std::collections::VecDeque<PathBuf>,
     forced: Option<Format>,
+    id_column: String,
     current: Option<Cursor>,
     files: Vec<FileInfo>,
 }
 
 impl RecordReader {
-    /// A reader over `paths`, detecting each file's format unless `forced`.
-    pub fn new(paths: Vec<PathBuf>, forced: Option<Format>) -> RecordReader {
+    /// A reader over `paths`, detecting each file's format unless `forced` (a JSON Lines file
+    /// whose first row has `id_column` is an attribute file).
+    pub fn new(paths: Vec<PathBuf>, forced: Option<Format>, id_column: &str) -> RecordReader {
         RecordReader {
             pending: paths.into(),
             forced,
+            id_column: id_column.to_string(),
             current: None,
             files: Vec::new(),
         }
@@ -91,7 +166,7 @@ impl RecordReader {
             .unwrap_or_default();
         let format = match self.forced {
             Some(f) => f,
-            None => detect_file(path)
+            None => detect_file(path, &self.id_column)
                 .with_context(|| format!("cannot tell the format of {}", path.display()))?,
         };
         self.files.push(FileInfo {
@@ -192,7 +267,7 @@ fn line_record(format: Format, id: RecordId, line: Vec<u8>) -> InputRecord {
 }
 
 /// Detects a file's format from its beginning.
-fn detect_file(path: &Path) -> Result<Format> {
+fn detect_file(path: &Path, id_column: &str) -> Result<Format> {
     let file =
         File::open(path).with_context(|| format!("cannot read input file {}", path.display()))?;
     let mut head = String::new();
@@ -200,10 +275,10 @@ fn detect_file(path: &Path) -> Result<Format> {
         .take(1 << 16)
         .read_to_string(&mut head)
         .or_else(|_| Ok::<usize, anyhow::Error>(0))?;
-    detect(&head)
+    detect(&head, id_column)
 }
 
-fn detect(text: &str) -> Result<Format> {
+fn detect(text: &str, id_column: &str) -> Result<Format> {
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
         bail!("the file is empty");
@@ -219,8 +294,8 @@ fn detect(text: &str) -> Result<Format> {
     let first = trimmed.lines().next().unwrap_or("");
     match serde_json::from_str::<Value>(first) {
         Ok(Value::Object(obj)) if obj.contains_key("event_type") => Ok(Format::Events),
-        Ok(Value::Object(obj)) if obj.contains_key("id") => Ok(Format::Attributes),
-        Ok(_) => bail!("the first line is JSON but neither a Pinpoint event (event_type) nor a user-attribute row (id); use --format"),
+        Ok(Value::Object(obj)) if obj.contains_key(id_column) => Ok(Format::Attributes),
+        Ok(_) => bail!("the first line is JSON but neither a Pinpoint event (event_type) nor a user-attribute row ({id_column}); use --format or --id-column"),
         Err(_) => Ok(Format::Events),
     }
 }
@@ -280,14 +355,16 @@ fn kinesis_records(bytes: &[u8]) -> Result<Vec<InputRecord>> {
     Ok(out)
 }
 
-/// Turns a user-attribute row into an `_import.attributes` event at time `at`: `id` names the
-/// user, the LINE attribute goes to user attributes, `endpointId` links an endpoint, every
-/// other field becomes an endpoint attribute (lists kept, scalars as text).
+/// Turns a user-attribute row into an `_import.attributes` event at time `at`. The ID column
+/// names the user (with `IdKind::Line` the LINE user ID is the user key and the user's LINE
+/// ID); the LINE user ID column goes to the user attribute the rules read it from; the
+/// endpoint ID column links an endpoint; every other field becomes an endpoint attribute
+/// (lists kept, scalars as text).
 pub fn row_to_record(
     id: RecordId,
     row: Result<Map<String, Value>, String>,
     at: Millis,
-    line_attr: &str,
+    mapping: &RowMapping,
 ) -> RawRecord {
     let payload = match row {
         Err(line) => Payload::Json(line.into_bytes()),
@@ -297,24 +374,33 @@ pub fn row_to_record(
             let mut user_id = Value::Null;
             let mut endpoint_id = Value::Null;
             for (k, v) in row {
-                match k.as_str() {
-                    "id" => user_id = text(&v).map(Value::String).unwrap_or(Value::Null),
-                    "endpointId" => {
-                        endpoint_id = text(&v).map(Value::String).unwrap_or(Value::Null)
+                if k == mapping.id_column {
+                    user_id = text(&v).map(Value::String).unwrap_or(Value::Null);
+                    if mapping.id_kind == IdKind::Line && !user_id.is_null() {
+                        user_attrs.insert(
+                            mapping.line_attr.clone(),
+                            Value::Array(vec![user_id.clone()]),
+                        );
                     }
-                    _ => {
-                        let values: Vec<Value> = match &v {
-                            Value::Array(a) => {
-                                a.iter().filter_map(text).map(Value::String).collect()
-                            }
-                            other => text(other).map(Value::String).into_iter().collect(),
-                        };
-                        if k == line_attr {
-                            user_attrs.insert(k, Value::Array(values));
-                        } else {
-                            attrs.insert(k, Value::Array(values));
-                        }
+                    continue;
+                }
+                if k == mapping.endpoint_id_column {
+                    endpoint_id = text(&v).map(Value::String).unwrap_or(Value::Null);
+                    continue;
+                }
+                let values: Vec<Value> = match &v {
+                    Value::Array(a) => a.iter().filter_map(text).map(Value::String).collect(),
+                    other => text(other).map(Value::String).into_iter().collect(),
+                };
+                if k == mapping.line_user_id_column || k == mapping.line_attr {
+                    // The ID column of a LINE-keyed file wins over a second LINE column.
+                    if !(mapping.id_kind == IdKind::Line
+                        && user_attrs.contains_key(&mapping.line_attr))
+                    {
+                        user_attrs.insert(mapping.line_attr.clone(), Value::Array(values));
                     }
+                } else {
+                    attrs.insert(k, Value::Array(values));
                 }
             }
             let event = json!({

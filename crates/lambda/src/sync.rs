@@ -72,11 +72,10 @@ pub struct SyncSettings {
 pub fn settings(env: &dyn Fn(&str) -> Option<String>) -> Result<SyncSettings> {
     let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     let path = get(CONFIG_VAR).map(std::path::PathBuf::from);
-    let mut config = SyncConfig::load(path.as_deref())
-        .with_context(|| match &path {
-            Some(p) => format!("{CONFIG_VAR}={} (the sync configuration)", p.display()),
-            None => format!("{CONFIG_VAR} unset: the default sync configuration"),
-        })?;
+    let mut config = SyncConfig::load(path.as_deref()).with_context(|| match &path {
+        Some(p) => format!("{CONFIG_VAR}={} (the sync configuration)", p.display()),
+        None => format!("{CONFIG_VAR} unset: the default sync configuration"),
+    })?;
     let p = &mut config.pinpoint;
     p.application_id = get("PINPOINT_APPLICATION_ID").or(p.application_id.take());
     p.bucket = get("PINPOINT_IMPORT_BUCKET").or(p.bucket.take());

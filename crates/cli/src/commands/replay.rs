@@ -7,7 +7,9 @@
 //! user (failed commits, quarantined users) ends with a non-zero status naming them.
 
 use crate::commands::report::{self, SegmentLine};
-use crate::input::{row_to_record, FileInfo, Format, InputRecord, RecordReader};
+use crate::input::{
+    row_to_record, ColumnArgs, FileInfo, Format, InputRecord, RecordReader, RowMapping,
+};
 use crate::open::{load_rules, open_store};
 use crate::output::{out, outln};
 use crate::timeparse::{parse_rfc3339, wall_clock};
@@ -41,6 +43,8 @@ pub struct ReplayArgs {
     /// Force the input format instead of detecting it per file.
     #[arg(long, value_enum)]
     format: Option<Format>,
+    #[command(flatten)]
+    columns: ColumnArgs,
     /// Records per batch (the Kinesis Lambda maximum is 10,000).
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     batch_size: u32,
@@ -125,7 +129,14 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
     }
     let now: Millis = match &args.now {
         Some(text) => parse_rfc3339(text)?,
-        None => prescan_now(&args.files, args.format, &rules, wall)?.unwrap_or(wall),
+        None => prescan_now(
+            &args.files,
+            args.format,
+            &args.columns.id_column,
+            &rules,
+            wall,
+        )?
+        .unwrap_or(wall),
     };
     let clock = Clock { now, wall };
     let store = open_store(&args.store.store).await?;
@@ -138,7 +149,8 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
         None => None,
     };
     let mut run = Run::default();
-    let mut reader = RecordReader::new(args.files.clone(), args.format);
+    let mut reader = RecordReader::new(args.files.clone(), args.format, &args.columns.id_column);
+    let mapping = args.columns.mapping(&rules.decode.line_user_id_attribute);
     let opts = BatchOptions::default();
     loop {
         let chunk: Vec<InputRecord> = reader
@@ -149,7 +161,7 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
             break;
         }
         let len = chunk.len() as u64;
-        let (batch_id, events, errors) = decode_chunk(chunk, &rules, clock);
+        let (batch_id, events, errors) = decode_chunk(chunk, &rules, &mapping, clock);
         let outcome = process_decoded(
             store.as_ref(),
             &rules,
@@ -247,6 +259,7 @@ fn fail_on_unfinished(s: &Summary) -> Result<()> {
 fn prescan_now(
     files: &[PathBuf],
     format: Option<crate::input::Format>,
+    id_column: &str,
     rules: &Rules,
     wall: Millis,
 ) -> Result<Option<Millis>> {
@@ -257,7 +270,7 @@ fn prescan_now(
         arrival_timestamp: Option<i64>,
     }
     let mut newest: Option<Millis> = None;
-    for record in RecordReader::new(files.to_vec(), format) {
+    for record in RecordReader::new(files.to_vec(), format, id_column) {
         let InputRecord::Raw(raw) = record? else {
             continue;
         };
@@ -287,6 +300,7 @@ fn prescan_now(
 fn decode_chunk(
     chunk: Vec<InputRecord>,
     rules: &Rules,
+    mapping: &RowMapping,
     clock: Clock,
 ) -> (String, Vec<DecodedEvent>, Vec<DecodeError>) {
     let mut batch_id = String::new();
@@ -295,9 +309,7 @@ fn decode_chunk(
     for record in chunk {
         let raw = match record {
             InputRecord::Raw(raw) => raw,
-            InputRecord::Row(id, row) => {
-                row_to_record(id, row, clock.now, &rules.decode.line_user_id_attribute)
-            }
+            InputRecord::Row(id, row) => row_to_record(id, row, clock.now, mapping),
         };
         if batch_id.is_empty() {
             batch_id = raw.id.to_string();
@@ -419,7 +431,8 @@ async fn summarize(
 async fn to_kinesis(args: &ReplayArgs, stream: &str, rules: &Rules, wall: Millis) -> Result<()> {
     let clock = Clock { now: wall, wall };
     let mut sender = crate::commands::to_kinesis::Sender::new(stream, args.rate).await;
-    let mut reader = RecordReader::new(args.files.clone(), args.format);
+    let mut reader = RecordReader::new(args.files.clone(), args.format, &args.columns.id_column);
+    let mapping = args.columns.mapping(&rules.decode.line_user_id_attribute);
     loop {
         let chunk: Vec<InputRecord> = reader
             .by_ref()
@@ -433,9 +446,7 @@ async fn to_kinesis(args: &ReplayArgs, stream: &str, rules: &Rules, wall: Millis
         for record in chunk {
             let raw = match record {
                 InputRecord::Raw(raw) => raw,
-                InputRecord::Row(id, row) => {
-                    row_to_record(id, row, wall, &rules.decode.line_user_id_attribute)
-                }
+                InputRecord::Row(id, row) => row_to_record(id, row, wall, &mapping),
             };
             decoded.push(decode_record(&raw, &rules.decode, clock));
             raws.push(raw);
