@@ -167,8 +167,10 @@ async fn with_the_template_defaults_and_the_shipped_rules_line_syncs() {
     let mut env = env;
     env.insert(sync::CONFIG_VAR.into(), repo_path("deploy/rules/sync.yaml"));
     let settings = sync::settings(&|name| env.get(name).cloned()).unwrap();
-    let mut defaults = audience_sync::SyncConfig::default();
-    defaults.pinpoint = settings.config.pinpoint.clone();
+    let defaults = audience_sync::SyncConfig {
+        pinpoint: settings.config.pinpoint.clone(),
+        ..Default::default()
+    };
     assert_eq!(
         settings.config, defaults,
         "the shipped sync.yaml states the defaults"
