@@ -359,6 +359,10 @@ fn compile(parsed: RulesFile, text: &str, file: &str) -> Result<Rules, RulesErro
             "settings.line_user_id_sources is empty: no user could ever be LINE-linked; list at least one of user_attribute, signed_webhook, event_attribute".into(),
         ));
     }
+    settings
+        .input
+        .validate()
+        .map_err(|m| locate("input", format!("settings.input: {m}")))?;
     Ok(Rules {
         segments: segments.into_iter().flatten().collect(),
         aggs: found.aggs,
@@ -371,6 +375,7 @@ fn compile(parsed: RulesFile, text: &str, file: &str) -> Result<Rules, RulesErro
             line_user_id_attribute: settings.line_user_id_attribute.clone(),
             line_sources: settings.line_user_id_sources.clone(),
             time_bounds,
+            input: settings.input.clone(),
             ..DecodeOptions::default()
         },
     })

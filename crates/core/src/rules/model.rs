@@ -4,6 +4,7 @@
 //! ignored condition. The reference with examples is docs/rules.md.
 
 use crate::decode::{KeyField, LineIdSource};
+use crate::formats::InputSettings;
 use crate::time::RuleDuration;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -45,6 +46,9 @@ pub struct Settings {
     /// `time_out_of_range`. Default: 1 day ahead, and behind by the longest window or recency
     /// bound of the rules plus 30 days.
     pub event_time: Option<EventTimeSettings>,
+    /// The stream's event format: `auto` (default: Pinpoint, Segment spec, or the declared
+    /// mapping, per record), `pinpoint`, `segment` or `mapped` with a JSON Pointer mapping.
+    pub input: InputSettings,
 }
 
 impl Default for Settings {
@@ -55,6 +59,7 @@ impl Default for Settings {
             line_user_id_sources: vec![LineIdSource::UserAttribute, LineIdSource::SignedWebhook],
             keep_attributes: Vec::new(),
             event_time: None,
+            input: InputSettings::default(),
         }
     }
 }
