@@ -12,7 +12,7 @@ fn shipped_rules_file_loads_with_hyogo() {
     .unwrap();
     let r = Rules::load(&text, "segments.yaml").unwrap();
     let hyogo = r.segment("hyogo").unwrap();
-    assert!(hyogo.def.destinations.line.is_some());
+    assert!(hyogo.def.destinations.has("line"));
     // Dependencies come first.
     let dep = r.index_of("hyogo-line-buyers").unwrap();
     assert!(r.index_of("hyogo").unwrap() < dep && r.index_of("line-linked").unwrap() < dep);

@@ -13,6 +13,7 @@ mod dry_run;
 mod exec;
 mod lifecycle;
 mod prepare;
+pub mod settings;
 pub mod state;
 
 use crate::config::LineSyncConfig;
@@ -60,7 +61,7 @@ impl Destination for LineDestination {
     }
 
     fn wants(&self, segment: &Segment) -> bool {
-        segment.def.destinations.line.is_some()
+        segment.def.destinations.has(KIND)
     }
 
     async fn sync_segment(
@@ -70,9 +71,10 @@ impl Destination for LineDestination {
     ) -> Result<SegmentReport, SyncError> {
         let seg = segment.def.id.as_str();
         let mut report = SegmentReport::new(KIND, seg);
-        let Some(rule) = segment.def.destinations.line.as_ref() else {
+        let Some(rule) = settings::LineAudienceSettings::of(segment) else {
             return Ok(report);
         };
+        let rule = &rule.map_err(|m| SyncError::Config(format!("segment `{seg}`: {m}")))?;
         let mut state = state::load(ctx.store, seg).await?;
         if ctx.dry_run {
             dry_run::plan(ctx, &self.config, segment, rule, &state, &mut report).await?;
@@ -160,7 +162,7 @@ impl LineDestination {
         &self,
         caller: &Caller<'_>,
         client: &LineClient,
-        rule: &audience_core::rules::LineDestination,
+        rule: &settings::LineAudienceSettings,
         state: &mut StoredLineState,
         report: &mut SegmentReport,
     ) -> Result<(), CallError> {
