@@ -28,6 +28,7 @@ fn every_registered_kind_is_accepted_with_its_own_settings() {
 
 #[test]
 fn unknown_kinds_and_bad_settings_are_refused_naming_segment_and_kind() {
+    let long_name = format!("{{ line: {{ audience_name: {} }} }}", "x".repeat(121));
     let cases = [
         (
             "{ lien: { audience_name: x } }",
@@ -55,6 +56,10 @@ fn unknown_kinds_and_bad_settings_are_refused_naming_segment_and_kind() {
         ),
         ("{ Line: {} }", "load: "),
         ("{ line: [1] }", "must be a map of settings"),
+        (
+            &long_name,
+            "must be 1–120 characters (LINE's limit), it has 121",
+        ),
     ];
     for (destinations, want) in cases {
         let err = check(destinations).err().unwrap_or_default();
