@@ -87,7 +87,7 @@ fn small_line_segments_are_warned_about() {
     for seg in rules
         .segments
         .iter()
-        .filter(|s| s.def.destinations.line.is_some())
+        .filter(|s| s.def.destinations.has("line"))
     {
         let members = stats["segments"][&seg.def.id]["members"]
             .as_u64()

@@ -253,12 +253,12 @@ async fn hostile_corpus_on(
         .unwrap();
     let page = audience_dashboard::render_page(&d, &Default::default()).unwrap();
     assert!(page.contains("vip-44"));
-    let destinations = audience_sync::destinations(
+    let destinations = audience_destinations::destinations(
         &audience_sync::SyncConfig::default(),
         &rules,
         None,
         true,
-        audience_sync::LineCredentials::Env {
+        audience_destinations::LineCredentials::Env {
             api_base: None,
             data_base: None,
         },

@@ -183,7 +183,7 @@ async fn with_the_template_defaults_and_the_shipped_rules_line_syncs() {
     let both: Vec<&str> = rules
         .segments
         .iter()
-        .filter(|s| s.def.destinations.line.is_some() && s.def.destinations.pinpoint.is_some())
+        .filter(|s| s.def.destinations.has("line") && s.def.destinations.has("pinpoint"))
         .map(|s| s.def.id.as_str())
         .collect();
     assert!(

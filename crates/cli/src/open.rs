@@ -20,5 +20,8 @@ pub async fn open_store(url: &str) -> Result<Box<dyn StateStore>> {
 pub fn load_rules(path: &Path) -> Result<Rules> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read rules file {}", path.display()))?;
-    Ok(Rules::load(&text, &path.display().to_string())?)
+    let rules = Rules::load(&text, &path.display().to_string())?;
+    audience_destinations::check_rules(&rules)
+        .map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
+    Ok(rules)
 }

@@ -238,7 +238,7 @@ fn change(
 fn fold_event(state: &mut UserState, ev: &DecodedEvent, rules: &Rules) {
     let event = &ev.event;
     let t = event.event_timestamp;
-    if EventKind::of(&event.event_type) != EventKind::Import {
+    if EventKind::of(&event.event_type).is_activity() {
         let types = ["*", event.event_type.as_str()];
         for key in types
             .into_iter()

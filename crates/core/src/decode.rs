@@ -7,6 +7,7 @@
 //! such records are set aside here, before anything reaches state (see crate::limits).
 
 use crate::event::{Endpoint, EventKind, PinpointEvent};
+use crate::formats::{decode_other, InputFormat, InputSettings};
 use crate::hash::Fnv64;
 use crate::limits::{
     key_problem, LINE_KEY_PREFIX as LINE_PREFIX, MAX_ATTRIBUTE_VALUES, MAX_METRIC_ABS,
@@ -66,6 +67,8 @@ pub struct DecodeOptions {
     pub record_key: Option<RecordKey>,
     /// How far event times may lie from arrival.
     pub time_bounds: TimeBounds,
+    /// Which producers' format records are read as (`settings.input`).
+    pub input: InputSettings,
 }
 
 impl Default for DecodeOptions {
@@ -81,6 +84,7 @@ impl Default for DecodeOptions {
                 max_ahead: RuleDuration::days(1),
                 max_behind: RuleDuration::days(430),
             },
+            input: InputSettings::default(),
         }
     }
 }
@@ -273,6 +277,9 @@ pub enum DecodeErrorKind {
     /// A record claims a LINE identity without the webhook function's signature.
     #[error("{0}")]
     UntrustedLine(String),
+    /// A JSON object that matches none of the input formats.
+    #[error("{0}")]
+    UnknownFormat(String),
 }
 
 impl DecodeErrorKind {
@@ -292,6 +299,7 @@ impl DecodeErrorKind {
             DecodeErrorKind::ValueOutOfRange { .. } => "value_out_of_range",
             DecodeErrorKind::ValueTooLarge { .. } => "value_too_large",
             DecodeErrorKind::UntrustedLine(_) => "untrusted_line_event",
+            DecodeErrorKind::UnknownFormat(_) => "unknown_format",
         }
     }
 }
@@ -514,6 +522,11 @@ fn check_stored_values(e: &Endpoint) -> Result<(), DecodeErrorKind> {
 /// address) are left out: they may differ between two deliveries of one event.
 pub fn fingerprint(event: &PinpointEvent) -> u64 {
     let mut h = Fnv64::new();
+    if let Some(id) = &event.event_id {
+        h.field(b"event-id");
+        h.field(id.as_bytes());
+        return h.finish();
+    }
     if let Some(id) = event
         .attributes
         .get("webhook_event_id")
@@ -568,15 +581,32 @@ pub fn decode_event_bytes(
     // Nesting is checked only when parsing fails: the fields that are read nest shallowly and
     // serde_json stops at 128 levels, and subtrees that are not read are skipped without
     // recursion, so a valid event pays no extra pass over its bytes.
+    let read_other = |opts: &DecodeOptions| {
+        decode_other(text, &opts.input, &opts.line_user_id_attribute, || {
+            wrong_type(text)
+        })
+    };
+    if matches!(
+        opts.input.format,
+        InputFormat::Segment | InputFormat::Mapped
+    ) {
+        return read_other(opts).or_else(|e| {
+            check_depth(text.as_bytes(), opts.max_depth)?;
+            Err(e)
+        });
+    }
     let mut event: PinpointEvent = match serde_json::from_str(text) {
         Ok(event) => event,
         Err(e) => {
             check_depth(text.as_bytes(), opts.max_depth)?;
-            return Err(if e.is_data() {
-                wrong_type(text)
+            return if !e.is_data() {
+                Err(DecodeErrorKind::NotJson(e.to_string()))
+            } else if opts.input.format == InputFormat::Pinpoint {
+                Err(wrong_type(text))
             } else {
-                DecodeErrorKind::NotJson(e.to_string())
-            });
+                // `auto`: not a Pinpoint event; perhaps a Segment call or a mapped event.
+                read_other(opts)
+            };
         }
     };
     if event.endpoint.is_none() {

@@ -52,6 +52,11 @@ pub struct PinpointEvent {
         skip_serializing_if = "Option::is_none"
     )]
     pub line_signature: Option<String>,
+    /// The producer's own event ID (Segment's `messageId`, a mapping's `event_id`): when
+    /// present it is the event's identity for exactly-once counting. Pinpoint events carry
+    /// none; it is set by the input formats only, never read from a Pinpoint record.
+    #[serde(skip)]
+    pub event_id: Option<String>,
 }
 
 /// `application` of an event.
@@ -181,11 +186,19 @@ pub enum EventKind {
     /// `_import.*`: attributes imported from a file (user-attribute rows); they carry
     /// attributes only and do not count as activity.
     Import,
+    /// `_identify` / `_alias` from a Segment-spec producer: profile updates and identity
+    /// links; like imports they carry attributes only and do not count as activity.
+    Profile,
     /// Anything else: an app's custom event.
     Custom,
 }
 
 impl EventKind {
+    /// Whether events of this kind count as the user's activity (first/last seen).
+    pub fn is_activity(self) -> bool {
+        !matches!(self, EventKind::Import | EventKind::Profile)
+    }
+
     /// Classifies an `event_type`.
     pub fn of(event_type: &str) -> EventKind {
         let prefix = event_type.split('.').next().unwrap_or("");
@@ -199,6 +212,7 @@ impl EventKind {
             "_SMS" | "_sms" => EventKind::Sms,
             "line" => EventKind::Line,
             "_import" => EventKind::Import,
+            "_identify" | "_alias" => EventKind::Profile,
             _ => EventKind::Custom,
         }
     }

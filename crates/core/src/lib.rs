@@ -11,6 +11,7 @@ pub mod codec;
 pub mod decode;
 pub mod eval;
 pub mod event;
+pub mod formats;
 pub mod hash;
 pub mod limits;
 pub mod plan;

@@ -92,20 +92,7 @@ pub async fn load(
         let today_point = s.today();
         let mut cells = Vec::new();
         for dest in configured(&seg.def.destinations) {
-            let bound = if dest == "line" {
-                seg.def
-                    .destinations
-                    .line
-                    .as_ref()
-                    .and_then(|l| l.audience_id)
-                    .map(|a| a.to_string())
-            } else {
-                seg.def
-                    .destinations
-                    .pinpoint
-                    .as_ref()
-                    .and_then(|p| p.segment_id.clone())
-            };
+            let bound = bound_target(&seg.def.destinations, dest);
             cells.push(destination_cell(dest, id, &entries, bound));
             reconciliation.push(reconcile(
                 dest,
@@ -116,7 +103,7 @@ pub async fn load(
                 ledger_truncated,
             ));
         }
-        if seg.def.destinations.line.is_some() {
+        if seg.def.destinations.has("line") {
             let members = u64::try_from(s.members).unwrap_or(0);
             if let Some(w) = audience_core::plan::line::narrowcast_warning(members) {
                 warnings.push(format!("{id}: {w}"));
@@ -198,15 +185,22 @@ async fn segment_series(
     Ok(SegmentSeries::from_history(&history, today, window))
 }
 
-fn configured(d: &audience_core::rules::model::Destinations) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if d.line.is_some() {
-        out.push("line");
-    }
-    if d.pinpoint.is_some() {
-        out.push("pinpoint");
-    }
-    out
+fn configured(d: &audience_core::rules::model::Destinations) -> Vec<&str> {
+    d.kinds().collect()
+}
+
+/// The destination object a segment's settings bind it to, when the rules name one (an
+/// existing LINE audience, an existing Pinpoint segment); otherwise it comes from the ledger.
+fn bound_target(d: &audience_core::rules::model::Destinations, kind: &str) -> Option<String> {
+    let settings = d.get(kind)?;
+    ["audience_id", "segment_id"]
+        .iter()
+        .find_map(|k| settings.get(*k))
+        .and_then(|v| match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
 }
 
 fn rows_of<'a>(
@@ -375,7 +369,7 @@ fn destination_health(
                 segments: rules
                     .segments
                     .iter()
-                    .filter(|s| configured(&s.def.destinations).contains(&dest.as_str()))
+                    .filter(|s| s.def.destinations.has(&dest))
                     .count(),
                 pending_additions: mine.iter().map(|p| p.additions).sum(),
                 pending_exits: mine.iter().map(|p| p.exits).sum(),

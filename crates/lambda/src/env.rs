@@ -26,6 +26,8 @@ impl Shared {
         let text = std::fs::read_to_string(&rules_path)
             .with_context(|| format!("cannot read rules file {rules_path}"))?;
         let mut rules = Rules::load(&text, &rules_path)?;
+        audience_destinations::check_rules(&rules)
+            .map_err(|m| anyhow::anyhow!("{rules_path}: {m}"))?;
         let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;

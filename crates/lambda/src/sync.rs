@@ -9,9 +9,9 @@
 
 use crate::env::Shared;
 use anyhow::{Context, Result};
+use audience_destinations::{select_destinations, DestinationKind, LineCredentials};
 use audience_sync::{
-    select_destinations, wall_clock_ms, DestinationKind, LineCredentials, SegmentOutcome,
-    SyncConfig, SyncContext, SyncReport, SyncRunner,
+    wall_clock_ms, SegmentOutcome, SyncConfig, SyncContext, SyncReport, SyncRunner,
 };
 use std::time::Duration;
 

@@ -5,6 +5,10 @@ use audience_core::rules::Rules;
 use audience_core::{ChangeKind, MembershipChange, Millis, UserState};
 use audience_store::OutboxEntry;
 
+/// The LINE destination's kind: its audiences also follow LINE reachability (a LINE ID
+/// learned, the account blocked), not only membership.
+const LINE: &str = "line";
+
 /// LINE outbox entries for members whose LINE reachability changed without a membership
 /// change: a LINE ID learned (or changed) after the user entered is added; a user who blocked
 /// the account is queued as an exit (handled by the next rotation).
@@ -32,10 +36,10 @@ pub fn line_identity_entries(
         .filter(|seg| {
             rules
                 .segment(seg)
-                .is_some_and(|s| s.def.destinations.line.is_some())
+                .is_some_and(|s| s.def.destinations.has(LINE))
         })
         .map(|seg| OutboxEntry {
-            destination: "line".to_string(),
+            destination: LINE.to_string(),
             segment: seg.clone(),
             user: after.user.clone(),
             op,
@@ -45,7 +49,8 @@ pub fn line_identity_entries(
         .collect()
 }
 
-/// Outbox entries for membership changes: one per change and destination of its segment.
+/// Outbox entries for membership changes: one per change and destination of its segment,
+/// whatever the destination's kind.
 pub fn outbox_entries(
     rules: &Rules,
     changes: &[MembershipChange],
@@ -56,22 +61,15 @@ pub fn outbox_entries(
         let Some(seg) = rules.segment(&c.segment) else {
             continue;
         };
-        let d = &seg.def.destinations;
-        let kinds = [
-            ("line", d.line.is_some()),
-            ("pinpoint", d.pinpoint.is_some()),
-        ];
-        for (destination, enabled) in kinds {
-            if enabled {
-                out.push(OutboxEntry {
-                    destination: destination.to_string(),
-                    segment: c.segment.clone(),
-                    user: c.user.clone(),
-                    op: c.kind,
-                    at: c.at,
-                    change_id: change_id.to_string(),
-                });
-            }
+        for destination in seg.def.destinations.kinds() {
+            out.push(OutboxEntry {
+                destination: destination.to_string(),
+                segment: c.segment.clone(),
+                user: c.user.clone(),
+                op: c.kind,
+                at: c.at,
+                change_id: change_id.to_string(),
+            });
         }
     }
     out

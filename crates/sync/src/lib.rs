@@ -17,13 +17,12 @@
 //!   delivers schedule events at least once and a run can outlast the schedule.
 //! - **Each destination on its own.** A destination kind with no configuration is reported
 //!   `not_configured` for its segments and skipped ([`NotConfigured`]); the others sync. A run
-//!   can be limited to some kinds ([`select_destinations`]).
+//!   can be limited to some kinds (`audience_destinations::select_destinations`).
 //! - **Bounded by a deadline.** The sync Lambda passes its remaining time; work that does not
 //!   fit stays pending (or, for an import job, is resumed by the next run).
 //! - **Dry run** plans and writes the planned requests (and import CSVs) to a directory,
 //!   sending nothing and changing nothing; it needs no credentials and takes no lease.
 
-mod assemble;
 pub mod config;
 mod destination_state;
 pub mod error;
@@ -33,10 +32,8 @@ mod not_configured;
 pub mod pinpoint;
 mod report;
 mod runner;
+pub mod spec;
 
-pub use assemble::{
-    destinations, line_client, select_destinations, DestinationKind, LineCredentials,
-};
 pub use config::{LineSyncConfig, PinpointSyncConfig, SyncConfig};
 pub use error::SyncError;
 pub use line::LineDestination;
@@ -44,6 +41,7 @@ pub use not_configured::NotConfigured;
 pub use pinpoint::{PinpointClients, PinpointDestination};
 pub use report::{Rotation, SegmentOutcome, SegmentReport, SyncReport};
 pub use runner::{wall_clock_ms, SyncContext, SyncRunner, LEASE_MARGIN, SYNC_LEASE};
+pub use spec::{check_destinations, DestinationSpec};
 
 use async_trait::async_trait;
 use audience_core::rules::Segment;

@@ -8,9 +8,9 @@ use crate::{RulesArgs, StoreArgs};
 use anyhow::{Context, Result};
 use audience_core::plan::line::narrowcast_warning;
 use audience_core::time::format_rfc3339;
+use audience_destinations::{line_client, LineCredentials};
 use audience_sync::line::history::{audience_history, AudienceHistory, AudienceRecord};
 use audience_sync::line::state::StoredLineState;
-use audience_sync::{line_client, LineCredentials};
 use serde::Serialize;
 
 /// Arguments of `audiences`.
@@ -66,7 +66,7 @@ pub async fn run(args: AudiencesArgs) -> Result<()> {
     let mut out = Vec::new();
     for seg in &rules.segments {
         let id = seg.def.id.as_str();
-        if seg.def.destinations.line.is_none() || args.segment.as_deref().is_some_and(|s| s != id) {
+        if !seg.def.destinations.has("line") || args.segment.as_deref().is_some_and(|s| s != id) {
             continue;
         }
         let state: Option<StoredLineState> = store

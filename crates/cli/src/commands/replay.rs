@@ -485,12 +485,12 @@ async fn write_planned(
     now: Millis,
 ) -> Result<audience_sync::SyncReport> {
     let config = audience_sync::SyncConfig::default();
-    let destinations = audience_sync::destinations(
+    let destinations = audience_destinations::destinations(
         &config,
         rules,
         None,
         true,
-        audience_sync::LineCredentials::Env {
+        audience_destinations::LineCredentials::Env {
             api_base: None,
             data_base: None,
         },

@@ -48,13 +48,7 @@ pub async fn run(cmd: RulesCommand) -> Result<()> {
                 rules.max_window_days
             )?;
             for s in &rules.segments {
-                let mut dests = Vec::new();
-                if s.def.destinations.line.is_some() {
-                    dests.push("line");
-                }
-                if s.def.destinations.pinpoint.is_some() {
-                    dests.push("pinpoint");
-                }
+                let dests: Vec<&str> = s.def.destinations.kinds().collect();
                 outln!(
                     "  {:<24} {:<18} {}",
                     s.def.id,

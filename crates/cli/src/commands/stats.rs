@@ -86,7 +86,7 @@ pub async fn run(args: StatsArgs) -> Result<()> {
     let warnings = rules
         .segments
         .iter()
-        .filter(|s| s.def.destinations.line.is_some())
+        .filter(|s| s.def.destinations.has("line"))
         .filter_map(|s| {
             let members = counts.get(&s.def.id).map_or(0, |c| c.members);
             audience_core::plan::line::narrowcast_warning(u64::try_from(members).unwrap_or(0))

@@ -3,9 +3,8 @@
 
 use crate::output::{out, outln};
 use anyhow::{bail, Context, Result};
-use audience_sync::{
-    wall_clock_ms, DestinationKind, LineCredentials, SyncConfig, SyncContext, SyncRunner,
-};
+use audience_destinations::{DestinationKind, LineCredentials};
+use audience_sync::{wall_clock_ms, SyncConfig, SyncContext, SyncRunner};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -118,7 +117,7 @@ pub async fn run(args: SyncArgs) -> Result<()> {
     }
     config.validate()?;
 
-    let destinations = audience_sync::select_destinations(
+    let destinations = audience_destinations::select_destinations(
         &config,
         &rules,
         args.segment.as_deref(),

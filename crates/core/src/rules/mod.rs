@@ -368,6 +368,10 @@ fn compile(parsed: RulesFile, text: &str, file: &str) -> Result<Rules, RulesErro
             "settings.line_user_id_sources is empty: no user could ever be LINE-linked; list at least one of user_attribute, signed_webhook, event_attribute".into(),
         ));
     }
+    settings
+        .input
+        .validate()
+        .map_err(|m| locate("input", format!("settings.input: {m}")))?;
     Ok(Rules {
         segments: segments.into_iter().flatten().collect(),
         aggs: found.aggs,
@@ -380,6 +384,7 @@ fn compile(parsed: RulesFile, text: &str, file: &str) -> Result<Rules, RulesErro
             line_user_id_attribute: settings.line_user_id_attribute.clone(),
             line_sources: settings.line_user_id_sources.clone(),
             time_bounds,
+            input: settings.input.clone(),
             ..DecodeOptions::default()
         },
         zone,
@@ -443,33 +448,24 @@ fn event_time_bounds(settings: &Settings, found: &Found) -> Result<TimeBounds, S
     Ok(bounds)
 }
 
+/// The core checks only the shape of `destinations` (kind names, settings maps); each
+/// destination crate checks its own settings.
 fn validate_destinations(seg: &SegmentDef) -> Result<(), String> {
-    if let Some(line) = &seg.destinations.line {
-        match (&line.audience_name, line.audience_id) {
-            (Some(_), Some(_)) | (None, None) => {
-                return Err(
-                    "line destination needs exactly one of audience_name or audience_id".into(),
-                )
-            }
-            (Some(name), None) => {
-                let chars = name.chars().count();
-                if chars == 0 || chars > 120 {
-                    return Err(format!(
-                        "line audience_name must be 1–120 characters (LINE's limit), it has {chars}"
-                    ));
-                }
-            }
-            (None, Some(id)) if id <= 0 => {
-                return Err(format!("line audience_id {id} must be positive"))
-            }
-            _ => {}
+    for (kind, settings) in &seg.destinations.0 {
+        let valid_name = kind.len() <= 32
+            && kind.starts_with(|c: char| c.is_ascii_lowercase())
+            && kind
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !valid_name {
+            return Err(format!(
+                "destination kind `{kind}` must be lowercase letters, digits, `-` or `_` (e.g. line, pinpoint, eventbridge)"
+            ));
         }
-    }
-    if let Some(pp) = &seg.destinations.pinpoint {
-        if pp.segment_name.is_some() == pp.segment_id.is_some() {
-            return Err(
-                "pinpoint destination needs exactly one of segment_name or segment_id".into(),
-            );
+        if !(settings.is_object() || settings.is_null()) {
+            return Err(format!(
+                "destinations.{kind} must be a map of settings (e.g. `{kind}: {{ … }}`)"
+            ));
         }
     }
     Ok(())

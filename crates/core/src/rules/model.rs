@@ -4,6 +4,7 @@
 //! ignored condition. The reference with examples is docs/rules.md.
 
 use crate::decode::{KeyField, LineIdSource};
+use crate::formats::InputSettings;
 use crate::time::RuleDuration;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -48,6 +49,9 @@ pub struct Settings {
     /// The calendar time zone (IANA name, default `UTC`): the days of the daily enter/exit
     /// history, "today" and the dashboards follow it. Windows are not affected.
     pub timezone: Option<String>,
+    /// The stream's event format: `auto` (default: Pinpoint, Segment spec, or the declared
+    /// mapping, per record), `pinpoint`, `segment` or `mapped` with a JSON Pointer mapping.
+    pub input: InputSettings,
 }
 
 impl Default for Settings {
@@ -59,6 +63,7 @@ impl Default for Settings {
             keep_attributes: Vec::new(),
             event_time: None,
             timezone: None,
+            input: InputSettings::default(),
         }
     }
 }
@@ -92,43 +97,48 @@ pub struct SegmentDef {
     pub destinations: Destinations,
 }
 
-/// Where a segment's membership goes.
+/// Where a segment's membership goes: destination kind (`line`, `pinpoint`, `eventbridge`, …)
+/// → that destination's settings for the segment.
+///
+/// The set of kinds is open: the core knows no destination by name. Each destination crate
+/// reads and checks its own settings (with [`Destinations::settings`]), and the programs
+/// that sync refuse a kind no destination is registered for, so a typo is still an error at
+/// load time.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Destinations {
-    /// A LINE upload audience.
-    #[serde(default)]
-    pub line: Option<LineDestination>,
-    /// A Pinpoint imported segment.
-    #[serde(default)]
-    pub pinpoint: Option<PinpointDestination>,
-}
+#[serde(transparent)]
+pub struct Destinations(pub BTreeMap<String, serde_json::Value>);
 
-/// A LINE audience destination: a name to create, or an existing audience ID.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct LineDestination {
-    /// The audience name (`description`, ≤ 120 characters) to create on first use.
-    #[serde(default)]
-    pub audience_name: Option<String>,
-    /// An existing audience to add to (never deleted or rotated by this system).
-    #[serde(default)]
-    pub audience_id: Option<i64>,
-    /// Upload IFAs instead of user IDs.
-    #[serde(default)]
-    pub ifa: bool,
-}
+impl Destinations {
+    /// The destination kinds of the segment, in name order.
+    pub fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
 
-/// A Pinpoint destination: a segment name (first import) or an existing segment ID.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct PinpointDestination {
-    /// Name of the imported segment to create.
-    #[serde(default)]
-    pub segment_name: Option<String>,
-    /// An existing imported segment to update.
-    #[serde(default)]
-    pub segment_id: Option<String>,
+    /// Whether the segment goes to a destination of this kind.
+    pub fn has(&self, kind: &str) -> bool {
+        self.0.contains_key(kind)
+    }
+
+    /// The raw settings of one kind.
+    pub fn get(&self, kind: &str) -> Option<&serde_json::Value> {
+        self.0.get(kind)
+    }
+
+    /// The settings of one kind, read as the destination's own type (`None`: the segment has
+    /// no destination of that kind). The error says what is wrong, for `destinations.<kind>`.
+    pub fn settings<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+    ) -> Option<Result<T, String>> {
+        self.0.get(kind).map(|v| {
+            let v = if v.is_null() {
+                serde_json::Value::Object(serde_json::Map::new())
+            } else {
+                v.clone()
+            };
+            serde_json::from_value(v).map_err(|e| format!("destinations.{kind}: {e}"))
+        })
+    }
 }
 
 /// A condition on a user's state.

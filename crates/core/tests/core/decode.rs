@@ -109,11 +109,19 @@ fn every_failure_kind_is_named() {
         decode_record(&raw_b64(&b64(big.to_string().as_bytes())), &opts, clock()).unwrap_err();
     assert_eq!(err.kind.reason(), "too_large");
     assert!(err.to_string().contains("shardId-000000000000:7"), "{err}");
-    // A missing required field is a typed error too, never a panic.
-    assert_eq!(
-        reason(&b64(br#"{"client":{"client_id":"c"}}"#)).reason(),
-        "wrong_type"
-    );
+    // An object with no `event_type` is no Pinpoint event: under the default `auto` format it
+    // matches no format; declared `pinpoint`, the missing field is named. Never a panic.
+    let no_type = br#"{"client":{"client_id":"c"}}"#;
+    assert_eq!(reason(&b64(no_type)).reason(), "unknown_format");
+    let pinpoint = DecodeOptions {
+        input: audience_core::formats::InputSettings {
+            format: audience_core::formats::InputFormat::Pinpoint,
+            mapping: None,
+        },
+        ..DecodeOptions::default()
+    };
+    let err = decode_record(&raw_b64(&b64(no_type)), &pinpoint, clock()).unwrap_err();
+    assert_eq!(err.kind.reason(), "wrong_type", "{err}");
 }
 
 #[test]

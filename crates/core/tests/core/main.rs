@@ -2,6 +2,7 @@
 
 mod conditions;
 mod decode;
+mod formats;
 mod hostile;
 mod properties;
 mod rules;

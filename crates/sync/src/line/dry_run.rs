@@ -2,13 +2,14 @@
 //! acknowledged or stored. The plan (with every ID) goes to `OUT/line/SEGMENT.json`.
 
 use super::prepare::{prepare, read_pending};
+use super::settings::LineAudienceSettings as LineRule;
 use super::state::StoredLineState;
 use crate::config::LineSyncConfig;
 use crate::error::SyncError;
 use crate::report::{SegmentOutcome, SegmentReport};
 use crate::runner::SyncContext;
 use audience_core::plan::line::LineRequest;
-use audience_core::rules::{LineDestination as LineRule, Segment};
+use audience_core::rules::Segment;
 
 /// Plans one segment and writes the plan.
 pub async fn plan(

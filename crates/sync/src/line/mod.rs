@@ -14,6 +14,7 @@ mod exec;
 pub mod history;
 mod lifecycle;
 mod prepare;
+pub mod settings;
 pub mod state;
 
 use crate::config::LineSyncConfig;
@@ -61,7 +62,7 @@ impl Destination for LineDestination {
     }
 
     fn wants(&self, segment: &Segment) -> bool {
-        segment.def.destinations.line.is_some()
+        segment.def.destinations.has(KIND)
     }
 
     async fn sync_segment(
@@ -71,9 +72,10 @@ impl Destination for LineDestination {
     ) -> Result<SegmentReport, SyncError> {
         let seg = segment.def.id.as_str();
         let mut report = SegmentReport::new(KIND, seg);
-        let Some(rule) = segment.def.destinations.line.as_ref() else {
+        let Some(rule) = settings::LineAudienceSettings::of(segment) else {
             return Ok(report);
         };
+        let rule = &rule.map_err(|m| SyncError::Config(format!("segment `{seg}`: {m}")))?;
         let mut state = state::load(ctx.store, seg).await?;
         if ctx.dry_run {
             dry_run::plan(ctx, &self.config, segment, rule, &state, &mut report).await?;
@@ -161,7 +163,7 @@ impl LineDestination {
         &self,
         caller: &Caller<'_>,
         client: &LineClient,
-        rule: &audience_core::rules::LineDestination,
+        rule: &settings::LineAudienceSettings,
         state: &mut StoredLineState,
         report: &mut SegmentReport,
     ) -> Result<(), CallError> {

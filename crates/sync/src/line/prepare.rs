@@ -1,13 +1,13 @@
 //! Reads a segment's pending LINE work, sorts it into what must be sent and what needs no
 //! request, and asks the core planner what to do. Shared by the real run and the dry run.
 
+use super::settings::LineAudienceSettings as LineRule;
 use super::state::{StoredLineState, KIND};
 use crate::config::LineSyncConfig;
 use crate::error::SyncError;
 use crate::members::{for_each_member, load_users};
 use crate::runner::SyncContext;
 use audience_core::plan::line::{plan_line, LinePlan, LinePlanInput, LineRequest};
-use audience_core::rules::LineDestination as LineRule;
 use audience_core::{ChangeKind, Millis};
 use audience_store::OutboxEntry;
 use std::collections::{BTreeMap, BTreeSet};

@@ -14,6 +14,7 @@
 
 mod csv;
 mod intent;
+pub mod settings;
 pub mod state;
 
 use crate::config::PinpointSyncConfig;
@@ -79,7 +80,7 @@ impl Destination for PinpointDestination {
     }
 
     fn wants(&self, segment: &Segment) -> bool {
-        segment.def.destinations.pinpoint.is_some()
+        segment.def.destinations.has(KIND)
     }
 
     async fn sync_segment(
@@ -89,9 +90,10 @@ impl Destination for PinpointDestination {
     ) -> Result<SegmentReport, SyncError> {
         let seg = segment.def.id.as_str();
         let mut report = SegmentReport::new(KIND, seg);
-        let Some(rule) = segment.def.destinations.pinpoint.as_ref() else {
+        let Some(rule) = settings::PinpointSegmentSettings::of(segment) else {
             return Ok(report);
         };
+        let rule = rule.map_err(|m| SyncError::Config(format!("segment `{seg}`: {m}")))?;
         let mut st = state::load(ctx.store, seg).await?;
         let entries = ctx
             .store

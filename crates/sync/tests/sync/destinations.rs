@@ -4,12 +4,10 @@
 //! error; a dry run needs no configuration at all.
 
 use super::util::*;
+use audience_destinations::{select_destinations, DestinationKind, LineCredentials};
 use audience_line::fake::{FakeLine, FAKE_LONG_LIVED_TOKEN};
 use audience_store::{EmbeddedStore, StateStore};
-use audience_sync::{
-    select_destinations, DestinationKind, LineCredentials, SegmentOutcome, SyncConfig, SyncContext,
-    SyncReport, SyncRunner,
-};
+use audience_sync::{SegmentOutcome, SyncConfig, SyncContext, SyncReport, SyncRunner};
 use std::collections::HashMap;
 use std::time::Duration;
 

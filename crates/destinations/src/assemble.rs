@@ -1,6 +1,7 @@
 //! Building the destinations a run needs, shared by the CLI and the sync Lambda: which
 //! destination kinds to sync (all configured ones, or those asked for), and their clients
-//! (none for a dry run).
+//! (none for a dry run). Adding a destination kind is a variant of [`DestinationKind`] and
+//! an arm here, plus its [`crate::KINDS`] entry.
 //!
 //! A destination without configuration — no LINE credentials; no Pinpoint application, bucket
 //! and role — does not stop the run: its segments are reported `not_configured` and skipped
@@ -8,14 +9,15 @@
 //! error instead, and so is a half-done configuration (e.g. a LINE channel ID without its
 //! secret, a Pinpoint bucket without an application).
 
-use crate::not_configured::NotConfigured;
-use crate::{
-    Destination, LineDestination, PinpointClients, PinpointDestination, SyncConfig, SyncError,
-};
 use audience_core::rules::Segment;
 use audience_core::Rules;
+use audience_eventbridge::{EventBridgeConfig, EventBridgeDestination};
 use audience_line::config::ConfigError;
 use audience_line::{LineClient, LineConfig};
+use audience_sync::{
+    Destination, LineDestination, NotConfigured, PinpointClients, PinpointDestination, SyncConfig,
+    SyncError,
+};
 use std::fmt;
 use std::str::FromStr;
 
@@ -39,17 +41,24 @@ pub enum DestinationKind {
     Line,
     /// Pinpoint imported segments.
     Pinpoint,
+    /// Events on an EventBridge bus.
+    EventBridge,
 }
 
 impl DestinationKind {
     /// Every kind, in the order a segment's destinations are synced.
-    pub const ALL: [DestinationKind; 2] = [DestinationKind::Line, DestinationKind::Pinpoint];
+    pub const ALL: [DestinationKind; 3] = [
+        DestinationKind::Line,
+        DestinationKind::Pinpoint,
+        DestinationKind::EventBridge,
+    ];
 
     /// The name used in rules, outbox entries and flags (`line`, `pinpoint`).
     pub fn as_str(self) -> &'static str {
         match self {
-            DestinationKind::Line => "line",
-            DestinationKind::Pinpoint => "pinpoint",
+            DestinationKind::Line => audience_sync::line::state::KIND,
+            DestinationKind::Pinpoint => audience_sync::pinpoint::state::KIND,
+            DestinationKind::EventBridge => audience_eventbridge::KIND,
         }
     }
 
@@ -64,10 +73,7 @@ impl DestinationKind {
     }
 
     fn wanted_by(self, segment: &Segment) -> bool {
-        match self {
-            DestinationKind::Line => wants_line(segment),
-            DestinationKind::Pinpoint => wants_pinpoint(segment),
-        }
+        segment.def.destinations.has(self.as_str())
     }
 }
 
@@ -78,7 +84,13 @@ impl FromStr for DestinationKind {
         DestinationKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown destination `{s}` (destinations: line, pinpoint)"))
+            .ok_or_else(|| {
+                let known: Vec<&str> = DestinationKind::ALL.iter().map(|k| k.as_str()).collect();
+                format!(
+                    "unknown destination `{s}` (destinations: {})",
+                    known.join(", ")
+                )
+            })
     }
 }
 
@@ -89,11 +101,11 @@ impl fmt::Display for DestinationKind {
 }
 
 fn wants_line(segment: &Segment) -> bool {
-    segment.def.destinations.line.is_some()
+    DestinationKind::Line.wanted_by(segment)
 }
 
 fn wants_pinpoint(segment: &Segment) -> bool {
-    segment.def.destinations.pinpoint.is_some()
+    DestinationKind::Pinpoint.wanted_by(segment)
 }
 
 /// What LINE needs, for "not configured" notes and errors.
@@ -185,6 +197,15 @@ pub async fn select_destinations(
                     return Err(SyncError::Config(format!(
                         "the Pinpoint destination is only partly configured: {missing} (or use a dry run)"
                     )));
+                }
+            }
+            DestinationKind::EventBridge => {
+                // The bus defaults to `default`: with AWS credentials it is always configured.
+                let config = EventBridgeConfig::from_env().map_err(SyncError::Config)?;
+                if sends {
+                    Box::new(EventBridgeDestination::from_env(config).await)
+                } else {
+                    Box::new(EventBridgeDestination::new(config, None))
                 }
             }
         });
