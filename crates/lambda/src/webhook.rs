@@ -10,10 +10,10 @@
 
 use audience_core::decode::LINE_KEY_PREFIX;
 use audience_core::signature::{sign_line_event, RecordKey, SIGNATURE_FIELD};
-use audience_kinesis::OutRecord;
 /// The sink the webhook writes through (moved to `audience_kinesis::sink`, shared with the
 /// HTTP event collector).
 pub use audience_kinesis::EventSink;
+use audience_kinesis::OutRecord;
 use audience_line::webhook::{parse_follow_events, verify_signature, FollowKind};
 use aws_lambda_events::event::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
