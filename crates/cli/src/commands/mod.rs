@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod collect;
 pub mod dashboard;
 pub mod explain;
 pub mod gen;
