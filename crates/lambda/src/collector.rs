@@ -65,17 +65,15 @@ pub fn limits_from_env() -> Result<Limits> {
 /// flagged Base64 but is not.
 pub fn to_request(
     request: &LambdaFunctionUrlRequest,
-) -> Result<CollectorRequest, LambdaFunctionUrlResponse> {
+) -> Result<CollectorRequest, CollectorResponse> {
     let raw = request.body.as_deref().unwrap_or("");
     let body = if request.is_base64_encoded {
         base64::engine::general_purpose::STANDARD
             .decode(raw)
-            .map_err(|_| {
-                to_response(CollectorResponse {
-                    status: 400,
-                    headers: Vec::new(),
-                    body: r#"{"success":false,"error":"the body is not Base64"}"#.into(),
-                })
+            .map_err(|_| CollectorResponse {
+                status: 400,
+                headers: Vec::new(),
+                body: r#"{"success":false,"error":"the body is not Base64"}"#.into(),
             })?
     } else {
         raw.as_bytes().to_vec()
@@ -134,7 +132,7 @@ pub async fn handle(
                 .handle(&request, time::OffsetDateTime::now_utc())
                 .await,
         ),
-        Err(response) => response,
+        Err(response) => to_response(response),
     }
 }
 
@@ -175,7 +173,7 @@ mod tests {
             b"{\"a\":1}\n"
         );
         let bad = to_request(&request("%%%", true)).unwrap_err();
-        assert_eq!(bad.status_code, 400);
+        assert_eq!(bad.status, 400);
     }
 
     #[test]
