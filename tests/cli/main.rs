@@ -1,7 +1,8 @@
 //! End-to-end tests of the `audience-stream` binary on the shipped fixtures: the summary
 //! numbers (checked against an independent reading of the fixtures), set-aside reasons,
 //! redelivery, the sweep, rules diffs, explain, the error paths, a closed stdout, the Host
-//! check of `serve`, `sync` against the LINE fake, `recover` and `bench dynamodb`.
+//! check of `serve`, `sync` against the LINE fake, `recover`, `bench dynamodb` and `collect`
+//! against moto's Kinesis.
 
 mod util;
 
@@ -10,6 +11,7 @@ mod audiences;
 mod bench;
 #[cfg(unix)]
 mod closed_stdout;
+mod collect;
 mod dynamodb;
 mod errors;
 mod kinesis;

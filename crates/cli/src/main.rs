@@ -1,6 +1,7 @@
 //! `audience-stream`: the command-line tool. Replay fixture files through the pipeline,
 //! inspect segments, explain a user, recover a Kinesis batch the consumer gave up on, run the
-//! sweep, check and diff rules, generate fixtures, create the DynamoDB table. This file is only the command-line definition and dispatch;
+//! sweep, check and diff rules, generate fixtures, create the DynamoDB table, collect events
+//! over HTTP. This file is only the command-line definition and dispatch;
 //! each command lives in `commands/`.
 
 mod commands;
@@ -138,6 +139,30 @@ enum Command {
     ///
     /// Example: audience-stream serve --bind 10.0.0.5:8080 --allow-host dash.example.com
     Serve(commands::dashboard::ServeArgs),
+    /// Receive analytics events over HTTP and put them on a Kinesis stream (development
+    /// server of the `collector` Lambda function; same handler, same answers).
+    ///
+    /// Apps and backends POST Segment's HTTP API shapes — a batch {"batch": [...],
+    /// "context": {...}} (the batch context is merged into each event), a single call object
+    /// (on /v1/track, /v1/identify, ... the path gives a missing `type`) — or JSON Lines
+    /// (Content-Type application/x-ndjson, or detected). Authentication is a write key per
+    /// source: HTTP Basic with the key as the user name and an empty password (Segment's
+    /// convention), or `Authorization: Bearer KEY`. Keys are read from the
+    /// AUDIENCE_STREAM_COLLECTOR_KEYS environment variable (or --keys-file) as
+    /// {"sources": {"NAME": "KEY", ...}}, never from the command line.
+    ///
+    /// Each event gets `receivedAt` (when missing) and is written as one record keyed by its
+    /// userId, else anonymousId, else previousId. Answers: 200 {"success": true, "accepted":
+    /// N, "rejected": [{"index": I, "reason": "..."}]} (an item that is not an object or is
+    /// too large is rejected on its own), 401 without a valid key, 413 over the limits, 400
+    /// for an unreadable body, 503 when Kinesis did not take every event (send again: events
+    /// with a messageId count once). Kinesis endpoint and credentials: the AWS SDK's standard
+    /// configuration (e.g. AWS_ENDPOINT_URL for a local emulator), as for --to-kinesis.
+    ///
+    /// Example: AUDIENCE_STREAM_COLLECTOR_KEYS='{"sources": {"dev": "devkey"}}' audience-stream collect --stream events
+    ///
+    /// Example: curl -u devkey: -H 'content-type: application/json' -d '{"batch": [{"type": "track", "event": "Order Completed", "userId": "user-1"}]}' http://127.0.0.1:8088/v1/batch
+    Collect(commands::collect::CollectArgs),
     /// Check a rules file, or diff two over the stored users.
     #[command(subcommand)]
     Rules(commands::rules::RulesCommand),
@@ -183,6 +208,7 @@ fn main() -> ExitCode {
             Command::Sync(a) => commands::sync::run(a).await,
             Command::Dashboard(a) => commands::dashboard::run(a).await,
             Command::Serve(a) => commands::dashboard::run_serve(a).await,
+            Command::Collect(a) => commands::collect::run(a).await,
             Command::Rules(c) => commands::rules::run(c).await,
             Command::Gen(a) => commands::gen::run(a),
             Command::Table(c) => commands::table::run(c).await,

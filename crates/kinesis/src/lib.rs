@@ -1,6 +1,7 @@
 //! Kinesis PutRecords sender and read-back helpers, used by `audience-stream replay
 //! --to-kinesis`, `audience-stream recover` (one shard's sequence range, [`RangeReader`]), the
-//! LINE webhook Lambda and the end-to-end tests.
+//! LINE webhook Lambda, the HTTP event collector (both through [`sink::EventSink`]) and the
+//! end-to-end tests.
 //!
 //! Design:
 //! - Records are checked up front against the per-record limits (partition key 1–256
@@ -18,6 +19,7 @@ mod api;
 mod batch;
 mod read;
 mod sender;
+pub mod sink;
 
 pub use api::{CallError, EntryOutcome, PutRecordsApi};
 pub use audience_retry::RetryPolicy;
@@ -29,3 +31,4 @@ pub use read::{
     read_all, MissingRange, RangeReader, ReadError, ReadRecord, ShardRange, MAX_EMPTY_RANGE_READS,
 };
 pub use sender::{FailedRecord, KinesisSender, SendError, SendReport, SenderOptions};
+pub use sink::EventSink;

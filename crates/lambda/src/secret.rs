@@ -60,7 +60,11 @@ pub async fn record_key(
 }
 
 /// The string value of a Secrets Manager secret (`what` names it in errors).
-async fn secret_string(config: &aws_config::SdkConfig, arn: &str, what: &str) -> Result<String> {
+pub(crate) async fn secret_string(
+    config: &aws_config::SdkConfig,
+    arn: &str,
+    what: &str,
+) -> Result<String> {
     let out = aws_sdk_secretsmanager::Client::new(config)
         .get_secret_value()
         .secret_id(arn)

@@ -8,9 +8,11 @@
 //! writable by other producers (apps, backends), and only signed records may claim a LINE
 //! identity. LINE's `webhookEventId` goes along, so a redelivered webhook counts once.
 
-use async_trait::async_trait;
 use audience_core::decode::LINE_KEY_PREFIX;
 use audience_core::signature::{sign_line_event, RecordKey, SIGNATURE_FIELD};
+/// The sink the webhook writes through (moved to `audience_kinesis::sink`, shared with the
+/// HTTP event collector).
+pub use audience_kinesis::EventSink;
 use audience_kinesis::OutRecord;
 use audience_line::webhook::{parse_follow_events, verify_signature, FollowKind};
 use aws_lambda_events::event::lambda_function_urls::{
@@ -18,31 +20,6 @@ use aws_lambda_events::event::lambda_function_urls::{
 };
 use base64::Engine;
 use serde_json::json;
-
-/// Where accepted events go (Kinesis in production).
-#[async_trait]
-pub trait EventSink: Send + Sync {
-    /// Puts the records; an error means LINE should redeliver (answer 500).
-    async fn put(&self, records: Vec<OutRecord>) -> Result<(), String>;
-}
-
-#[async_trait]
-impl EventSink for audience_kinesis::KinesisSender {
-    async fn put(&self, records: Vec<OutRecord>) -> Result<(), String> {
-        let report = self
-            .send(records, |_| {})
-            .await
-            .map_err(|e| e.to_string())?;
-        if report.failed.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} records were not accepted by Kinesis",
-                report.failed.len()
-            ))
-        }
-    }
-}
 
 /// The signed, Pinpoint-shaped event for one follow/unfollow.
 pub fn to_event(

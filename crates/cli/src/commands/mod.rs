@@ -2,6 +2,7 @@
 
 pub mod audiences;
 pub mod bench;
+pub mod collect;
 pub mod dashboard;
 pub mod explain;
 pub mod gen;
