@@ -15,7 +15,7 @@ use audience_sync::{
 };
 use std::time::Duration;
 
-/// Limits the run to these destination kinds (`line`, `pinpoint`, comma-separated); unset or
+/// Limits the run to these destination kinds (`line`, `pinpoint`, `eventbridge`, comma-separated); unset or
 /// empty: every configured one.
 pub const DESTINATIONS_VAR: &str = "AUDIENCE_STREAM_SYNC_DESTINATIONS";
 
