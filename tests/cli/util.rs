@@ -13,7 +13,7 @@ pub const DAY: i64 = 86_400_000;
 pub const NEWEST: i64 = 1_764_547_200_000;
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into())).join("../..")
 }
 
 pub fn fixture(name: &str) -> String {

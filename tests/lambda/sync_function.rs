@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn repo_path(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()))
         .join("../..")
         .join(path)
         .display()
@@ -24,7 +24,7 @@ fn repo_path(path: &str) -> String {
 }
 
 fn repo_file(path: &str) -> String {
-    let full = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let full = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()))
         .join("../..")
         .join(path);
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))

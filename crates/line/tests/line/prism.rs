@@ -14,7 +14,7 @@ use audience_line::{Credentials, LineClient, LineConfig, ListAudiences, Secret, 
 use tokio::process::{Child, Command};
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into())).join("../..")
 }
 
 fn spec(name: &str) -> PathBuf {
