@@ -51,10 +51,7 @@ fn parse_args() -> Result<Options> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .ok_or_else(|| anyhow!("{name} needs a value"))
-        };
+        let mut value = |name: &str| args.next().ok_or_else(|| anyhow!("{name} needs a value"));
         match arg.as_str() {
             // cargo bench passes --bench to harness-less benches.
             "--bench" => {}

@@ -64,7 +64,10 @@ pub fn run(args: GenArgs) -> Result<()> {
         shards: args.shards,
     };
     if let Some(per_file) = args.records_per_file {
-        let dir = args.out.as_deref().context("--records-per-file needs --out DIR")?;
+        let dir = args
+            .out
+            .as_deref()
+            .context("--records-per-file needs --out DIR")?;
         return write_kinesis_files(dir, per_file, args.format, &opts);
     }
     match &args.out {
@@ -105,9 +108,13 @@ fn write_kinesis_files(
         let file = std::fs::File::create(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         let mut sink = std::io::BufWriter::new(file);
-        writeln!(sink, "{}", to_kinesis_envelope(chunk, opts.shards, first_seq))
-            .and_then(|()| sink.flush())
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(
+            sink,
+            "{}",
+            to_kinesis_envelope(chunk, opts.shards, first_seq)
+        )
+        .and_then(|()| sink.flush())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }
