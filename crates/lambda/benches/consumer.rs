@@ -157,7 +157,7 @@ fn parent(opts: Options) -> Result<()> {
                 let report = run_child(&mut cmd, store, &a, &b);
                 let deleted = rt.block_on(client.delete_table().table_name(&table).send());
                 let report = report?;
-                deleted.with_context(|| format!("cannot delete table {table}"))?;
+                deleted.map_err(|e| anyhow!("cannot delete table {table}: {e}"))?;
                 reports.push(report);
             }
             _ => {
