@@ -1,6 +1,7 @@
-//! The consumer Lambda's memory and CPU on one generated Kinesis batch: peak RSS
-//! (`getrusage` `ru_maxrss`) and handler CPU time (user + system), measured in a fresh child
-//! process per store so that nothing else has touched its heap.
+//! The consumer Lambda's memory and CPU on one generated Kinesis batch: peak RSS (the
+//! process's `VmHWM`, i.e. `ru_maxrss` without what Linux carries over from the parent) and
+//! handler CPU time (`getrusage` user + system), measured in a fresh child process per store
+//! so that nothing else has touched its heap.
 //!
 //! The child does what the Lambda does: it builds the shared state from the environment
 //! (`Shared::from_env`, `AUDIENCE_STREAM_STORE`, `AUDIENCE_STREAM_RULES`), reads the event
@@ -254,7 +255,24 @@ fn print_table(opts: &Options, reports: &[ChildReport]) {
 }
 
 /// Process CPU time (user + system) in seconds and peak RSS in KB.
+///
+/// The peak is this process image's own high-water mark (`VmHWM`): Linux carries a parent's
+/// `ru_maxrss` over into a child at fork and exec, so `ru_maxrss` alone would report the
+/// parent's peak (the generator's) when it is larger; `ru_maxrss` is the fallback.
 fn usage() -> (f64, i64) {
+    let (cpu, maxrss) = rusage();
+    (cpu, vm_hwm_kb().unwrap_or(maxrss))
+}
+
+/// `VmHWM` of /proc/self/status, KB.
+fn vm_hwm_kb() -> Option<i64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `getrusage(RUSAGE_SELF)`: CPU (user + system) seconds and `ru_maxrss` KB.
+fn rusage() -> (f64, i64) {
     // SAFETY: getrusage only writes into the zeroed struct we pass it.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: RUSAGE_SELF with a valid pointer.
