@@ -118,14 +118,19 @@ pub struct EnvelopeKinesis {
 impl EnvelopeRecord {
     /// Converts this envelope record into a [`RawRecord`]; the shard comes from `eventID`.
     pub fn to_raw(&self) -> RawRecord {
+        self.clone().into_raw()
+    }
+
+    /// Like [`to_raw`](Self::to_raw), moving the payload instead of copying it.
+    pub fn into_raw(self) -> RawRecord {
         let shard = self
             .event_id
             .as_deref()
             .and_then(|id| id.split_once(':').map(|(shard, _)| shard.to_string()))
             .unwrap_or_else(|| "shardId-unknown".to_string());
         RawRecord {
-            id: RecordId::new(shard, self.kinesis.sequence_number.clone()),
-            payload: Payload::Base64(self.kinesis.data.clone()),
+            id: RecordId::new(shard, self.kinesis.sequence_number),
+            payload: Payload::Base64(self.kinesis.data),
             arrival_ms: self
                 .kinesis
                 .approximate_arrival_timestamp
@@ -138,6 +143,15 @@ impl KinesisEnvelope {
     /// All records as [`RawRecord`]s, in delivery order.
     pub fn to_raw(&self) -> Vec<RawRecord> {
         self.records.iter().map(EnvelopeRecord::to_raw).collect()
+    }
+
+    /// All records as [`RawRecord`]s, in delivery order, moving the payloads: the envelope's
+    /// memory becomes the records' (a Lambda batch is not held twice).
+    pub fn into_raw(self) -> Vec<RawRecord> {
+        self.records
+            .into_iter()
+            .map(EnvelopeRecord::into_raw)
+            .collect()
     }
 }
 

@@ -33,7 +33,10 @@ pub async fn handle_until(
     stop: Option<Instant>,
 ) -> Result<KinesisEventResponse, audience_store::StoreError> {
     let started = Instant::now();
-    let records = event.to_raw();
+    // The envelope is consumed: its payloads move into the records instead of being copied,
+    // so the batch is held once (the payloads stay for the dead letters of set-aside records
+    // and quarantined users).
+    let records = event.into_raw();
     let opts = BatchOptions {
         deadline: stop,
         ..BatchOptions::default()

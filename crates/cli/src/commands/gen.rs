@@ -3,10 +3,10 @@
 
 use crate::output::stdout_error;
 use crate::timeparse::parse_rfc3339;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use audience_gen::{generate_events, to_kinesis_envelope, user_attribute_rows, GenOptions};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Output shape of `gen`.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -43,9 +43,14 @@ pub struct GenArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "jsonl")]
     format: GenFormat,
-    /// Output file (default: stdout).
+    /// Output file (default: stdout); a directory with --records-per-file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// With --format kinesis: write one Lambda Kinesis event per this many records, as
+    /// DIR/kinesis-000001.json, … in the --out directory (sequence numbers continue from
+    /// file to file).
+    #[arg(long, requires = "out")]
+    records_per_file: Option<usize>,
 }
 
 /// Runs `gen`.
@@ -58,6 +63,13 @@ pub fn run(args: GenArgs) -> Result<()> {
         days: args.days,
         shards: args.shards,
     };
+    if let Some(per_file) = args.records_per_file {
+        let dir = args
+            .out
+            .as_deref()
+            .context("--records-per-file needs --out DIR")?;
+        return write_kinesis_files(dir, per_file, args.format, &opts);
+    }
     match &args.out {
         Some(p) => {
             let file = std::fs::File::create(p)
@@ -69,6 +81,40 @@ pub fn run(args: GenArgs) -> Result<()> {
             let stdout = std::io::BufWriter::new(std::io::stdout().lock());
             write_output(stdout, args.format, &opts).map_err(stdout_error)?;
         }
+    }
+    Ok(())
+}
+
+/// Writes the events as Lambda Kinesis events of `per_file` records each into `dir`.
+fn write_kinesis_files(
+    dir: &Path,
+    per_file: usize,
+    format: GenFormat,
+    opts: &GenOptions,
+) -> Result<()> {
+    if !matches!(format, GenFormat::Kinesis) {
+        bail!("--records-per-file needs --format kinesis");
+    }
+    if per_file == 0 {
+        bail!("--records-per-file must be at least 1");
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let events = generate_events(opts);
+    for (i, chunk) in events.chunks(per_file).enumerate() {
+        // Each record moves a shard's counter by at most 2^40: start every file past the
+        // previous one's largest counter.
+        let first_seq = 1 + (i as u128) * (per_file as u128) * (1u128 << 40);
+        let path = dir.join(format!("kinesis-{:06}.json", i + 1));
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        let mut sink = std::io::BufWriter::new(file);
+        writeln!(
+            sink,
+            "{}",
+            to_kinesis_envelope(chunk, opts.shards, first_seq)
+        )
+        .and_then(|()| sink.flush())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! are created on `--endpoint` (or a DynamoDB Local this command starts) and deleted at the end.
 
 mod naive;
+mod parse;
 mod pipeline;
 mod report;
 mod target;
@@ -41,6 +42,13 @@ pub enum BenchCommand {
     /// Example: audience-stream bench dynamodb --endpoint http://localhost:8000 --users 2000 --events 40000 --phase-events 10000 --batch-sizes 100,1000,10000
     #[command(verbatim_doc_comment)]
     Dynamodb(BenchArgs),
+    /// The parse-only baseline for replay throughput: read the files, Base64-decode each
+    /// Kinesis record's data (or take each JSON line) and parse it into a serde_json Value,
+    /// nothing more. Compare with `replay` of the same files.
+    ///
+    /// Example: audience-stream bench parse input/kinesis-*.json
+    #[command(verbatim_doc_comment)]
+    Parse(parse::ParseArgs),
 }
 
 /// Arguments of `bench dynamodb`.
@@ -81,7 +89,10 @@ pub struct BenchArgs {
 
 /// Runs a `bench` subcommand.
 pub async fn run(cmd: BenchCommand) -> Result<()> {
-    let BenchCommand::Dynamodb(args) = cmd;
+    let args = match cmd {
+        BenchCommand::Dynamodb(args) => args,
+        BenchCommand::Parse(args) => return parse::run(args),
+    };
     check(&args)?;
     let rules = load_rules(&args.rules.rules)?;
     let spec = WorkloadSpec {
