@@ -4,6 +4,7 @@
 //! `lambda_runtime::run(service_fn(...))`.
 
 pub mod consumer;
+pub mod emf;
 pub mod env;
 pub mod metrics;
 pub mod secret;

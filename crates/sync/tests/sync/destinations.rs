@@ -5,7 +5,8 @@
 
 use super::util::*;
 use audience_line::fake::{FakeLine, FAKE_LONG_LIVED_TOKEN};
-use audience_store::{EmbeddedStore, StateStore};
+use audience_store::StateStore;
+use audience_store_sqlite::EmbeddedStore;
 use audience_sync::{
     select_destinations, DestinationKind, LineCredentials, SegmentOutcome, SyncConfig, SyncContext,
     SyncReport, SyncRunner,
