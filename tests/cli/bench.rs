@@ -3,7 +3,7 @@
 //! below the naive handler in billed write units, and the temporary tables gone afterwards.
 
 use crate::util::*;
-use audience_store_dynamodb::local::DynamoDbLocal;
+use audience_testkit::dynamodb_local::DynamoDbLocal;
 use serde_json::Value;
 use std::process::Command;
 
@@ -50,7 +50,6 @@ async fn bench_dynamodb_reports_both_sides_and_removes_its_tables() {
     let report: Value = serde_json::from_slice(&out.stdout).expect("bench prints JSON");
 
     assert_eq!(report["endpoint"], local.endpoint());
-    assert_eq!(report["started_dynamodb_local"], false);
     assert_eq!(report["workload"]["events"], 900);
     assert_eq!(report["workload"]["warm_up_events"], 300);
     assert_eq!(report["workload"]["naive_events_per_phase"], 100);

@@ -2,7 +2,7 @@
 //! same numbers as the embedded store.
 
 use crate::util::*;
-use audience_store_dynamodb::local::DynamoDbLocal;
+use audience_testkit::dynamodb_local::DynamoDbLocal;
 use std::process::Command;
 
 fn with_aws(cmd: &mut Command, endpoint: &str) {

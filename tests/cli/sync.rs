@@ -6,7 +6,8 @@
 
 use crate::util::*;
 use audience_line::fake::{FakeLine, FAKE_LONG_LIVED_TOKEN};
-use audience_store::{EmbeddedStore, StateStore};
+use audience_store::StateStore;
+use audience_store_sqlite::EmbeddedStore;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -140,10 +141,7 @@ async fn line_syncs_while_unconfigured_pinpoint_is_reported_and_skipped() {
 async fn a_run_while_another_holds_the_lease_sends_nothing_and_a_dry_run_still_plans() {
     let (_tmp, dir) = replayed();
     let fake = FakeLine::start().await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = audience_clock::now_millis();
     {
         let store = EmbeddedStore::open(&dir.join("state")).unwrap();
         assert!(store

@@ -3,8 +3,9 @@
 
 use crate::util::*;
 use audience_lambda::consumer;
-use audience_pipeline::scenarios;
-use audience_store::{EmbeddedStore, StateStore};
+use audience_store::StateStore;
+use audience_store_sqlite::EmbeddedStore;
+use audience_testkit::scenarios;
 use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -292,8 +292,8 @@ async fn hostile_corpus_on_the_embedded_store() {
     let victim = victim();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state");
-    let clean = audience_store::EmbeddedStore::in_memory().unwrap();
-    let store = audience_store::EmbeddedStore::open(&path).unwrap();
+    let clean = audience_store_sqlite::EmbeddedStore::in_memory().unwrap();
+    let store = audience_store_sqlite::EmbeddedStore::open(&path).unwrap();
     let corrupt = async {
         let conn = rusqlite::Connection::open(&path).unwrap();
         let n = conn

@@ -5,7 +5,7 @@
 use audience_core::{KinesisEnvelope, Rules};
 use audience_lambda::Shared;
 use audience_store::StateStore;
-use audience_store_dynamodb::local::DynamoDbLocal;
+use audience_testkit::dynamodb_local::DynamoDbLocal;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

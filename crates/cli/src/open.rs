@@ -2,18 +2,12 @@
 
 use anyhow::{Context, Result};
 use audience_core::Rules;
-use audience_store::{EmbeddedStore, StateStore, StoreUrl};
+use audience_store::StateStore;
 use std::path::Path;
 
 /// Opens the store behind `url` (`embedded:PATH` or `dynamodb:TABLE`).
 pub async fn open_store(url: &str) -> Result<Box<dyn StateStore>> {
-    let parsed: StoreUrl = url.parse().map_err(anyhow::Error::msg)?;
-    Ok(match parsed {
-        StoreUrl::Embedded(path) => Box::new(EmbeddedStore::open(&path)?),
-        StoreUrl::DynamoDb(table) => {
-            Box::new(audience_store_dynamodb::DynamoStore::from_env(table).await)
-        }
-    })
+    Ok(audience_store_open::open_store(url).await?)
 }
 
 /// Reads and validates a rules file; errors name `file:line:column`.

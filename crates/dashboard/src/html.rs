@@ -4,7 +4,7 @@
 
 use crate::error::DashboardError;
 use crate::format::{count, duration, instant, int, pct, signed};
-use crate::model::{Dashboard, SegmentRow};
+use crate::model::{Dashboard, SegmentRow, Summary};
 use crate::series::{buckets, Change, Granularity};
 use crate::svg;
 use askama::Template;
@@ -178,8 +178,53 @@ fn seg_href(id: &str) -> String {
 /// Renders the page.
 pub fn render_page(d: &Dashboard, opts: &PageOptions) -> Result<String, DashboardError> {
     let s = &d.summary;
+    let cards = summary_cards(s);
+    let dest_cards = destination_cards(s);
+
+    let segments: Vec<SegView> = d.segments.iter().map(|r| seg_view(d, r)).collect();
+    let mover = |m: &crate::series::Mover| MoverView {
+        id: m.segment.clone(),
+        change: signed(m.change.absolute),
+        pct: pct(m.change.percent),
+        members: int(m.members),
+    };
+    let detail = pick_segment(d, opts.segment.as_deref()).map(|r| detail_view(d, r));
+
+    let ledger = ledger_views(d, opts);
+    let ledger_note = ledger_note(d, ledger.len());
+    let recon = reconciliation_views(d);
+    let empty = empty_note(d);
+    let page = Page {
+        refresh: opts.refresh_secs,
+        as_of: instant(s.as_of_ms),
+        timezone: s.timezone.clone(),
+        cards,
+        dest_cards,
+        empty,
+        warnings: d.warnings.clone(),
+        segments,
+        growers: d.growers.iter().map(mover).collect(),
+        decliners: d.decliners.iter().map(mover).collect(),
+        detail,
+        links: opts.links,
+        ledger,
+        ledger_note,
+        recon,
+        footer: format!(
+            "{} store reads (budget: {} segments + 3 = {}); aggregates only, no user IDs. As of {}.",
+            d.store_reads,
+            d.segments.len(),
+            d.store_reads_budget,
+            s.as_of
+        ),
+    };
+    Ok(page.render()?)
+}
+
+/// The summary cards at the top: segments, members, today's flow, stream lag, set-aside records.
+fn summary_cards(s: &Summary) -> Vec<Card> {
     let lag = s.stream_lag_ms.map_or("—".to_string(), duration);
-    let cards = vec![
+    vec![
         Card {
             label: "Segments",
             value: count(s.segments as u64),
@@ -229,9 +274,12 @@ pub fn render_page(d: &Dashboard, opts: &PageOptions) -> Result<String, Dashboar
             ),
             class: if s.set_aside_today > 0 { "warn" } else { "" },
         },
-    ];
-    let dest_cards = s
-        .destinations
+    ]
+}
+
+/// One health card per destination: pending work, oldest unsynced change, failures.
+fn destination_cards(s: &Summary) -> Vec<DestCard> {
+    s.destinations
         .iter()
         .map(|h| DestCard {
             name: h.destination.clone(),
@@ -251,24 +299,17 @@ pub fn render_page(d: &Dashboard, opts: &PageOptions) -> Result<String, Dashboar
                 "ok"
             },
         })
-        .collect();
+        .collect()
+}
 
-    let segments: Vec<SegView> = d.segments.iter().map(|r| seg_view(d, r)).collect();
-    let mover = |m: &crate::series::Mover| MoverView {
-        id: m.segment.clone(),
-        change: signed(m.change.absolute),
-        pct: pct(m.change.percent),
-        members: int(m.members),
-    };
-    let detail = pick_segment(d, opts.segment.as_deref()).map(|r| detail_view(d, r));
-
+/// The newest ledger rows shown (`opts.ledger_rows`, 50 when 0).
+fn ledger_views(d: &Dashboard, opts: &PageOptions) -> Vec<LedgerView> {
     let shown = if opts.ledger_rows == 0 {
         50
     } else {
         opts.ledger_rows
     };
-    let ledger: Vec<LedgerView> = d
-        .ledger
+    d.ledger
         .iter()
         .take(shown)
         .map(|e| {
@@ -292,13 +333,17 @@ pub fn render_page(d: &Dashboard, opts: &PageOptions) -> Result<String, Dashboar
                 message: e.message.clone().unwrap_or_default(),
             }
         })
-        .collect();
-    let ledger_note = if d.ledger.is_empty() {
+        .collect()
+}
+
+/// The line under the ledger: how many rows are shown of how many read.
+fn ledger_note(d: &Dashboard, shown: usize) -> String {
+    if d.ledger.is_empty() {
         "No sync requests recorded yet: `audience-stream sync` writes one row per LINE request and Pinpoint import job.".to_string()
     } else {
         format!(
             "Newest {} of {} rows read{}.",
-            ledger.len(),
+            shown,
             d.ledger.len(),
             if d.ledger_truncated {
                 " (older rows exist)"
@@ -306,9 +351,12 @@ pub fn render_page(d: &Dashboard, opts: &PageOptions) -> Result<String, Dashboar
                 ""
             }
         )
-    };
-    let recon = d
-        .reconciliation
+    }
+}
+
+/// Per segment and destination: members here against members acknowledged there.
+fn reconciliation_views(d: &Dashboard) -> Vec<ReconView> {
+    d.reconciliation
         .iter()
         .map(|r| {
             let (verdict, class) = match r.difference {
@@ -339,8 +387,12 @@ pub fn render_page(d: &Dashboard, opts: &PageOptions) -> Result<String, Dashboar
                 class,
             }
         })
-        .collect();
-    let empty = if d.segments.is_empty() {
+        .collect()
+}
+
+/// What to do when there is nothing to show yet, if so.
+fn empty_note(d: &Dashboard) -> Option<String> {
+    if d.segments.is_empty() {
         Some(
             "The rules file defines no segments. Add some (see docs/rules.md) and reload."
                 .to_string(),
@@ -354,32 +406,7 @@ pub fn render_page(d: &Dashboard, opts: &PageOptions) -> Result<String, Dashboar
         )
     } else {
         None
-    };
-    let page = Page {
-        refresh: opts.refresh_secs,
-        as_of: instant(s.as_of_ms),
-        timezone: s.timezone.clone(),
-        cards,
-        dest_cards,
-        empty,
-        warnings: d.warnings.clone(),
-        segments,
-        growers: d.growers.iter().map(mover).collect(),
-        decliners: d.decliners.iter().map(mover).collect(),
-        detail,
-        links: opts.links,
-        ledger,
-        ledger_note,
-        recon,
-        footer: format!(
-            "{} store reads (budget: {} segments + 3 = {}); aggregates only, no user IDs. As of {}.",
-            d.store_reads,
-            d.segments.len(),
-            d.store_reads_budget,
-            s.as_of
-        ),
-    };
-    Ok(page.render()?)
+    }
 }
 
 fn seg_view(d: &Dashboard, r: &SegmentRow) -> SegView {

@@ -8,11 +8,9 @@
 //!   charts from [`svg`], no JavaScript, no external URL).
 //! - [`serve`] serves the page and a read-only JSON API with axum, answering only the `Host`
 //!   names in [`AllowedHosts`] ([`allowed_hosts`], against DNS rebinding).
-//! - [`emf`] writes Lambda totals in CloudWatch Embedded Metric Format.
 
 pub mod allowed_hosts;
 pub mod counting;
-pub mod emf;
 pub mod error;
 pub mod format;
 pub mod html;

@@ -67,9 +67,7 @@ impl ServeState {
 
 /// Epoch milliseconds now.
 pub fn wall_clock() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
+    audience_clock::now_millis()
 }
 
 /// The routes, behind the `Host` check (`allowed`: usually

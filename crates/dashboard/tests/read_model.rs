@@ -6,7 +6,8 @@ mod common;
 
 use audience_core::{Cause, ChangeKind, MembershipChange, Rules, UserState};
 use audience_dashboard::{counting_store, load, render_page, Counted, LoadOptions, PageOptions};
-use audience_store::{EmbeddedStore, LedgerEntry, LedgerStatus, StateStore, UserCommit};
+use audience_store::{LedgerEntry, LedgerStatus, StateStore, UserCommit};
+use audience_store_sqlite::EmbeddedStore;
 use common::NOW;
 
 #[tokio::test]

@@ -11,7 +11,8 @@ use audience_eventbridge::{
     CallError, EntryOutcome, EventBridgeConfig, EventBridgeDestination, PutEventsApi,
 };
 use audience_pipeline::{process_batch, BatchOptions};
-use audience_store::{EmbeddedStore, LedgerStatus, StateStore};
+use audience_store::{LedgerStatus, StateStore};
+use audience_store_sqlite::EmbeddedStore;
 use audience_sync::{SyncContext, SyncRunner};
 use audience_testkit::moto::Moto;
 use serde_json::{json, Value};

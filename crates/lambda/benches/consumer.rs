@@ -137,7 +137,7 @@ fn parent(opts: Options) -> Result<()> {
                     Some(e) => e.clone(),
                     None => {
                         let local = rt
-                            .block_on(audience_store_dynamodb::local::DynamoDbLocal::start())
+                            .block_on(audience_testkit::dynamodb_local::DynamoDbLocal::start())
                             .map_err(|e| {
                                 anyhow!("DynamoDB Local could not start (or pass --endpoint): {e}")
                             })?;
@@ -147,7 +147,7 @@ fn parent(opts: Options) -> Result<()> {
                     }
                 };
                 let table = format!("audience-bench-lambda-{}", std::process::id());
-                let client = audience_store_dynamodb::local::local_client(&endpoint);
+                let client = audience_testkit::dynamodb_local::local_client(&endpoint);
                 rt.block_on(audience_store_dynamodb::create_table(&client, &table))
                     .with_context(|| format!("cannot create table {table} on {endpoint}"))?;
                 cmd.env("AUDIENCE_STREAM_STORE", format!("dynamodb:{table}"))

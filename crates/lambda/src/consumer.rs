@@ -68,7 +68,7 @@ pub async fn handle_until(
         duration_ms = started.elapsed().as_millis() as u64,
         "batch processed"
     );
-    crate::metrics::emit(&audience_dashboard::emf::Totals {
+    crate::metrics::emit(&crate::emf::Totals {
         records: outcome.records as u64,
         decoded: outcome.decoded as u64,
         set_aside: outcome.set_aside.len() as u64,

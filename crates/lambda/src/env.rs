@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use audience_core::Rules;
-use audience_store::{EmbeddedStore, StateStore, StoreUrl};
+use audience_store::StateStore;
 use std::sync::Arc;
 
 /// What every invocation shares: the store client and the compiled rules.
@@ -37,13 +37,8 @@ impl Shared {
                 "no record signing key (AUDIENCE_STREAM_RECORD_KEY_SECRET_ARN): LINE webhook records will be set aside as untrusted_line_event"
             ),
         }
-        let store: Arc<dyn StateStore> =
-            match url.parse::<StoreUrl>().map_err(anyhow::Error::msg)? {
-                StoreUrl::DynamoDb(table) => {
-                    Arc::new(audience_store_dynamodb::DynamoStore::from_env(table).await)
-                }
-                StoreUrl::Embedded(path) => Arc::new(EmbeddedStore::open(&path)?),
-            };
+        // Built with `dynamodb` only: an `embedded:` URL is refused (no SQLite in the Lambdas).
+        let store: Arc<dyn StateStore> = Arc::from(audience_store_open::open_store(&url).await?);
         Ok(Shared {
             store,
             rules: Arc::new(rules),

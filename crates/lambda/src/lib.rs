@@ -5,6 +5,7 @@
 
 pub mod collector;
 pub mod consumer;
+pub mod emf;
 pub mod env;
 pub mod metrics;
 pub mod secret;

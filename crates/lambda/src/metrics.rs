@@ -2,7 +2,7 @@
 //! (namespace `AudienceStream`, dimension `Function` = the Lambda's name), as the template's
 //! alarms and dashboard expect.
 
-use audience_dashboard::emf::{EmfMetrics, Totals, NAMESPACE};
+use crate::emf::{EmfMetrics, Totals, NAMESPACE};
 
 /// Emits `totals` as one EMF line on stdout. Metrics never fail an invocation: a recorder
 /// that cannot be installed is logged and skipped.

@@ -151,7 +151,7 @@ pub async fn invoke_request(
     };
     let (failed, parked) = (count(SegmentOutcome::Error), count(SegmentOutcome::Parked));
     let not_configured = count(SegmentOutcome::NotConfigured);
-    crate::metrics::emit(&audience_dashboard::emf::Totals {
+    crate::metrics::emit(&crate::emf::Totals {
         sync_failures: failed,
         parked,
         ..Default::default()

@@ -334,8 +334,5 @@ where
 
 /// The current wall-clock time in epoch milliseconds.
 pub(crate) fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    audience_clock::now_millis()
 }

@@ -9,7 +9,6 @@ pub mod batch;
 pub mod identity;
 pub mod maintenance;
 pub mod outbox;
-pub mod scenarios;
 
 pub use batch::{process_batch, process_decoded, BatchOptions, BatchOutcome, QuarantinedUser};
 pub use maintenance::{diff_rules, sweep, RulesDiff, SweepOutcome};

@@ -1,7 +1,7 @@
 //! The delivery scenarios against the embedded store.
 
-use audience_pipeline::scenarios;
-use audience_store::EmbeddedStore;
+use audience_store_sqlite::EmbeddedStore;
+use audience_testkit::scenarios;
 
 fn store() -> EmbeddedStore {
     EmbeddedStore::in_memory().unwrap()

@@ -1,6 +1,6 @@
 //! The DynamoDB state store: [`DynamoStore`] implements [`audience_store::StateStore`] on one
-//! table (string `PK`/`SK`, no index), plus [`local::DynamoDbLocal`], which starts Amazon's
-//! DynamoDB Local for tests.
+//! table (string `PK`/`SK`, no index). Tests run it against DynamoDB Local, started by
+//! `audience_testkit::dynamodb_local`.
 //!
 //! Design decisions (the full item layout, costs and dashboard queries are in
 //! `docs/dynamodb.md`):
@@ -18,7 +18,6 @@
 //! - **No scans but `scan_users`.** A small registry partition lists the segments, outbox
 //!   queues and due days that exist, written once per store instance per name.
 
-pub mod local;
 pub mod metrics;
 
 mod commit;

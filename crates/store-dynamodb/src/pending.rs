@@ -243,10 +243,7 @@ pub fn new_fanout_id(now_ms: Millis) -> String {
     let mut h = Fnv64::new();
     h.field(&std::process::id().to_le_bytes());
     h.field(&SEQ.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = audience_clock::now_nanos();
     h.field(&nanos.to_le_bytes());
     format!("{}#{:016x}", crate::keys::instant_code(now_ms), h.finish())
 }

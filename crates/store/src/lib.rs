@@ -1,20 +1,20 @@
-//! The state-store trait and its embedded (SQLite) implementation.
+//! The state-store trait, its model and errors, store limits (`validate`), a hooked wrapper
+//! (`hooked`) and store URLs (`url`). No implementation lives here: the embedded SQLite store
+//! is `audience-store-sqlite`, the DynamoDB store `audience-store-dynamodb`.
 //!
 //! Everything the system keeps lives behind [`StateStore`]: user state with optimistic
 //! versions, segment memberships, counters and daily history, the sync outbox and ledger,
 //! the due-for-re-evaluation index, batch statistics and dead letters. The pipeline, the
 //! sync runner and the dashboards only see this trait; DynamoDB and SQLite are two crates
-//! that fill it in, and a conformance suite (`conformance`) holds both to the same behaviour.
+//! that fill it in, and a conformance suite (in `audience-testkit`) holds both to the same
+//! behaviour.
 
-pub mod conformance;
-pub mod embedded;
 pub mod error;
 pub mod hooked;
 pub mod model;
 pub mod url;
 pub mod validate;
 
-pub use embedded::EmbeddedStore;
 pub use error::{StoreError, StoreResult};
 pub use hooked::{HookedStore, Hooks, Op};
 pub use model::*;

@@ -63,10 +63,7 @@ impl<'a> SyncContext<'a> {
 
 /// The current wall-clock time in epoch milliseconds.
 pub fn wall_clock_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX))
-        .unwrap_or(0)
+    audience_clock::now_millis()
 }
 
 /// Runs destinations over segments.
@@ -184,10 +181,7 @@ fn millis(d: Duration) -> Millis {
 /// An ID unique to this run: process, wall-clock nanoseconds and a per-process counter.
 fn run_id() -> String {
     static RUNS: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = audience_clock::now_nanos();
     format!(
         "{}-{nanos}-{}",
         std::process::id(),

@@ -6,7 +6,8 @@
 
 use audience_core::{decode_record, Millis, Payload, RawRecord, RecordId, Rules};
 use audience_pipeline::{process_batch, BatchOptions};
-use audience_store::{EmbeddedStore, LedgerEntry, LedgerStatus, StateStore};
+use audience_store::{LedgerEntry, LedgerStatus, StateStore};
+use audience_store_sqlite::EmbeddedStore;
 use std::path::PathBuf;
 
 /// The newest fixture event: 2025-12-01T00:00:00Z.

@@ -11,10 +11,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<KinesisEnvelope>| {
         let shared = shared.clone();
         async move {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or_default();
+            let now = audience_clock::now_millis();
             // Stop starting commits 5 s before the invocation's deadline.
             let left = event
                 .context

@@ -11,10 +11,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|_event: LambdaEvent<serde_json::Value>| {
         let shared = shared.clone();
         async move {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or_default();
+            let now = audience_clock::now_millis();
             let out =
                 audience_pipeline::sweep(shared.store.as_ref(), &shared.rules, now, 500).await?;
             tracing::info!(

@@ -27,7 +27,7 @@ async fn main() -> Result<(), Error> {
             let remaining = event
                 .context
                 .deadline()
-                .duration_since(std::time::SystemTime::now())
+                .duration_since(audience_clock::now())
                 .unwrap_or_default()
                 .saturating_sub(SAFETY_MARGIN);
             let request = sync::SyncRequest::from_event(&event.payload)?;

@@ -77,7 +77,7 @@ async fn run(
     call: Call<'_>,
     apply: impl FnOnce(&mut State, SystemTime) -> Reply,
 ) -> Response {
-    let now = SystemTime::now();
+    let now = audience_clock::now();
     let (reply, request_id, delay) = {
         let mut st = lock(shared);
         let request_id = st.next_request_id();

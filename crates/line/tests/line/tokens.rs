@@ -2,7 +2,7 @@
 //! only near expiry (on a manual clock), a revoked token is replaced after the 401.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use audience_line::fake::FakeLine;
 use audience_line::{LineClient, LineError, ListAudiences, ManualClock};
@@ -23,7 +23,7 @@ async fn long_lived_token_never_issues() {
 #[tokio::test]
 async fn short_lived_token_is_cached_and_refreshed_near_expiry() {
     let fake = FakeLine::start().await;
-    let clock = ManualClock::new(SystemTime::now());
+    let clock = ManualClock::new(audience_clock::now());
     let client =
         LineClient::with_clock(fake.config_client_credentials(), Arc::new(clock.clone())).unwrap();
     for _ in 0..5 {
@@ -73,7 +73,7 @@ async fn concurrent_requests_share_one_issuance() {
 #[tokio::test]
 async fn stateless_token_is_reused_for_half_its_life() {
     let fake = FakeLine::start().await;
-    let clock = ManualClock::new(SystemTime::now());
+    let clock = ManualClock::new(audience_clock::now());
     let client = LineClient::with_clock(fake.config_stateless(), Arc::new(clock.clone())).unwrap();
     client
         .list_audiences(&ListAudiences::default())

@@ -8,12 +8,13 @@ use audience_core::plan::line::RotationPolicy;
 use audience_core::{ChangeKind, Rules};
 use audience_line::fake::{FakeLine, FakeOp};
 use audience_line::LineClient;
-use audience_pipeline::scenarios::records;
 use audience_pipeline::{process_batch, BatchOptions};
-use audience_store::{EmbeddedStore, StateStore};
+use audience_store::StateStore;
+use audience_store_sqlite::EmbeddedStore;
 use audience_sync::{
     LineDestination, LineSyncConfig, SegmentOutcome, SyncContext, SyncReport, SyncRunner,
 };
+use audience_testkit::scenarios::records;
 use serde_json::json;
 use std::time::Duration;
 

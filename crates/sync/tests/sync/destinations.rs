@@ -6,7 +6,8 @@
 use super::util::*;
 use audience_destinations::{select_destinations, DestinationKind, LineCredentials};
 use audience_line::fake::{FakeLine, FAKE_LONG_LIVED_TOKEN};
-use audience_store::{EmbeddedStore, StateStore};
+use audience_store::StateStore;
+use audience_store_sqlite::EmbeddedStore;
 use audience_sync::{SegmentOutcome, SyncConfig, SyncContext, SyncReport, SyncRunner};
 use std::collections::HashMap;
 use std::time::Duration;

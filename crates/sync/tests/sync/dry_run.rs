@@ -2,7 +2,8 @@
 //! LINE requests and the Pinpoint CSV to a directory, and changes nothing.
 
 use super::util::*;
-use audience_store::{EmbeddedStore, StateStore};
+use audience_store::StateStore;
+use audience_store_sqlite::EmbeddedStore;
 use audience_sync::{
     LineDestination, PinpointDestination, PinpointSyncConfig, SegmentOutcome, SyncContext,
     SyncRunner,

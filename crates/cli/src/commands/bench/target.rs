@@ -1,9 +1,8 @@
-//! Where the bench runs: an existing DynamoDB endpoint (`--endpoint` / `AWS_ENDPOINT_URL`)
-//! or a DynamoDB Local started for the run; the temporary tables it creates there (unique
-//! names) and their deletion at the end.
+//! Where the bench runs: a DynamoDB endpoint (`--endpoint` / `AWS_ENDPOINT_URL`: DynamoDB
+//! Local or real AWS); the temporary tables it creates there (unique names) and their deletion
+//! at the end.
 
 use anyhow::{anyhow, Context, Result};
-use audience_store_dynamodb::local::DynamoDbLocal;
 use audience_store_dynamodb::{adaptive_retry, create_table, DynamoStore};
 use aws_config::meta::region::RegionProviderChain;
 use aws_sdk_dynamodb::Client;
@@ -13,33 +12,19 @@ use std::sync::Mutex;
 pub struct Target {
     client: Client,
     endpoint: String,
-    /// Kept alive for the run when this command started it.
-    local: Option<DynamoDbLocal>,
     prefix: String,
     tables: Mutex<Vec<String>>,
 }
 
 impl Target {
     /// Connects to `endpoint` (standard AWS credential chain, region defaulting to
-    /// us-east-1), or starts DynamoDB Local when there is none.
-    pub async fn connect(endpoint: Option<&str>) -> Result<Target> {
-        let (client, endpoint, local) = match endpoint {
-            Some(url) => (client_for(url).await, url.to_string(), None),
-            None => {
-                let local = DynamoDbLocal::start().await.map_err(|e| {
-                    anyhow!("DynamoDB Local could not start (or pass --endpoint URL): {e}")
-                })?;
-                (local.client(), local.endpoint(), Some(local))
-            }
-        };
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
+    /// us-east-1).
+    pub async fn connect(endpoint: &str) -> Result<Target> {
+        let client = client_for(endpoint).await;
+        let stamp = audience_clock::now_millis();
         Ok(Target {
             client,
-            endpoint,
-            local,
+            endpoint: endpoint.to_string(),
             prefix: format!("audience-bench-{}-{stamp}", std::process::id()),
             tables: Mutex::new(Vec::new()),
         })
@@ -48,11 +33,6 @@ impl Target {
     /// The endpoint URL.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
-    }
-
-    /// Whether this run started DynamoDB Local itself.
-    pub fn started_local(&self) -> bool {
-        self.local.is_some()
     }
 
     /// The client.

@@ -1,20 +1,19 @@
 //! The embedded store: one SQLite file (rusqlite, bundled SQLite), the default for local runs.
 //!
 //! A commit is one SQLite transaction, so user state, memberships, counters, daily history,
-//! links and outbox entries are saved together or not at all. Calls run on the caller's
-//! thread under a mutex: SQLite is local and fast, and the CLI is the only writer.
+//! links and outbox entries are saved together or not at all. Calls run in tokio's blocking
+//! pool (`spawn_blocking`) under a mutex taken there, so no SQLite work runs on an async worker
+//! and no lock is held across an `.await`.
 
-use crate::error::{StoreError, StoreResult};
-use crate::model::*;
-use crate::validate::encode_commit;
-use crate::StateStore;
 use async_trait::async_trait;
 use audience_core::{decode_state, ChangeKind, MembershipChange, Millis};
+use audience_store::validate::encode_commit;
+use audience_store::*;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -38,7 +37,7 @@ CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, 
 
 /// The SQLite-backed store.
 pub struct EmbeddedStore {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
 }
 
 impl EmbeddedStore {
@@ -69,15 +68,26 @@ impl EmbeddedStore {
             StoreError::Other(format!("cannot initialise embedded store {name}: {e}"))
         })?;
         Ok(EmbeddedStore {
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
         })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let mut conn = self.conn.lock().map_err(|_| {
-            StoreError::Other("embedded store lock poisoned by an earlier panic".into())
-        })?;
-        f(&mut conn)
+    /// Runs `f` on the connection in tokio's blocking pool, so SQLite's disk work never stalls
+    /// the async runtime. The connection mutex is taken and released on that blocking thread:
+    /// it is never held across an `.await`. Callers give `f` owned copies of what it needs.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().map_err(|_| {
+                StoreError::Other("embedded store lock poisoned by an earlier panic".into())
+            })?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("embedded store task did not finish: {e}")))?
     }
 }
 
@@ -106,7 +116,8 @@ fn op_text(op: ChangeKind) -> &'static str {
 #[async_trait]
 impl StateStore for EmbeddedStore {
     async fn load_users(&self, keys: &[String]) -> StoreResult<UserLoad> {
-        self.with(|c| {
+        let keys = keys.to_vec();
+        self.with(move |c| {
             let mut stmt = c
                 .prepare_cached("SELECT state FROM users WHERE key = ?1")
                 .map_err(sql("prepare load"))?;
@@ -114,7 +125,7 @@ impl StateStore for EmbeddedStore {
                 states: HashMap::with_capacity(keys.len()),
                 unreadable: BTreeMap::new(),
             };
-            for key in keys {
+            for key in &keys {
                 let bytes: Option<Vec<u8>> = stmt
                     .query_row([key], |r| Ok(state_bytes(r.get_ref(0)?)))
                     .optional()
@@ -132,15 +143,17 @@ impl StateStore for EmbeddedStore {
             }
             Ok(out)
         })
+        .await
     }
 
     async fn load_links(&self, endpoint_ids: &[String]) -> StoreResult<HashMap<String, String>> {
-        self.with(|c| {
+        let endpoint_ids = endpoint_ids.to_vec();
+        self.with(move |c| {
             let mut stmt = c
                 .prepare_cached("SELECT user FROM links WHERE endpoint = ?1")
                 .map_err(sql("prepare links"))?;
             let mut out = HashMap::new();
-            for id in endpoint_ids {
+            for id in &endpoint_ids {
                 if let Some(user) = stmt
                     .query_row([id], |r| r.get::<_, String>(0))
                     .optional()
@@ -151,15 +164,18 @@ impl StateStore for EmbeddedStore {
             }
             Ok(out)
         })
+        .await
     }
 
     async fn commit_user(&self, commit: &UserCommit) -> StoreResult<()> {
         let state = encode_commit(commit)?;
-        self.with(|c| {
+        let commit = commit.clone();
+        self.with(move |c| {
             let tx = c.transaction().map_err(sql("begin"))?;
-            write_commit(&tx, commit, &state)?;
+            write_commit(&tx, &commit, &state)?;
             tx.commit().map_err(sql("commit"))
         })
+        .await
     }
 
     /// One SQLite transaction for the whole batch, a savepoint per user: a user whose commit
@@ -167,42 +183,45 @@ impl StateStore for EmbeddedStore {
     async fn commit_users(&self, commits: &[UserCommit]) -> Vec<StoreResult<()>> {
         let mut encoded: Vec<Option<StoreResult<Vec<u8>>>> =
             commits.iter().map(|c| Some(encode_commit(c))).collect();
-        let outcome = self.with(|c| {
-            let mut tx = c.transaction().map_err(sql("begin"))?;
-            let mut results = Vec::with_capacity(commits.len());
-            for (commit, state) in commits.iter().zip(encoded.iter_mut()) {
-                let json = match state.take() {
-                    Some(Ok(bytes)) => bytes,
-                    Some(Err(e)) => {
-                        results.push(Err(e));
-                        continue;
-                    }
-                    None => {
-                        results.push(Err(StoreError::Other("commit encoded twice".into())));
-                        continue;
-                    }
-                };
-                let sp = tx.savepoint().map_err(sql("savepoint"))?;
-                match write_commit(&sp, commit, &json) {
-                    Ok(()) => {
-                        sp.commit().map_err(sql("release savepoint"))?;
-                        results.push(Ok(()));
-                    }
-                    Err(e) => {
-                        drop(sp); // rolls back this user only
-                        results.push(Err(e));
+        let count = commits.len();
+        let commits = commits.to_vec();
+        let outcome = self
+            .with(move |c| {
+                let mut tx = c.transaction().map_err(sql("begin"))?;
+                let mut results = Vec::with_capacity(commits.len());
+                for (commit, state) in commits.iter().zip(encoded.iter_mut()) {
+                    let json = match state.take() {
+                        Some(Ok(bytes)) => bytes,
+                        Some(Err(e)) => {
+                            results.push(Err(e));
+                            continue;
+                        }
+                        None => {
+                            results.push(Err(StoreError::Other("commit encoded twice".into())));
+                            continue;
+                        }
+                    };
+                    let sp = tx.savepoint().map_err(sql("savepoint"))?;
+                    match write_commit(&sp, commit, &json) {
+                        Ok(()) => {
+                            sp.commit().map_err(sql("release savepoint"))?;
+                            results.push(Ok(()));
+                        }
+                        Err(e) => {
+                            drop(sp); // rolls back this user only
+                            results.push(Err(e));
+                        }
                     }
                 }
-            }
-            tx.commit().map_err(sql("commit batch"))?;
-            Ok(results)
-        });
+                tx.commit().map_err(sql("commit batch"))?;
+                Ok(results)
+            })
+            .await;
         match outcome {
             Ok(results) => results,
             Err(e) => {
                 let message = e.to_string();
-                commits
-                    .iter()
+                (0..count)
                     .map(|_| Err(StoreError::Other(message.clone())))
                     .collect()
             }
@@ -210,15 +229,16 @@ impl StateStore for EmbeddedStore {
     }
 
     async fn user_count(&self) -> StoreResult<u64> {
-        self.with(|c| {
+        self.with(move |c| {
             c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))
                 .map(|n| n as u64)
                 .map_err(sql("count users"))
         })
+        .await
     }
 
     async fn segment_counts(&self) -> StoreResult<BTreeMap<String, SegmentCounts>> {
-        self.with(|c| {
+        self.with(move |c| {
             let mut stmt = c
                 .prepare_cached("SELECT segment, members, entered, exited FROM segment_counts")
                 .map_err(sql("prepare counts"))?;
@@ -237,6 +257,7 @@ impl StateStore for EmbeddedStore {
             rows.collect::<Result<BTreeMap<_, _>, _>>()
                 .map_err(sql("read counts"))
         })
+        .await
     }
 
     async fn daily_history(
@@ -245,7 +266,8 @@ impl StateStore for EmbeddedStore {
         from_day: i32,
         to_day: i32,
     ) -> StoreResult<Vec<DailyCounts>> {
-        self.with(|c| {
+        let segment = segment.to_owned();
+        self.with(move |c| {
             let mut stmt = c
                 .prepare_cached("SELECT day, entered, exited FROM daily WHERE segment = ?1 AND day BETWEEN ?2 AND ?3 ORDER BY day")
                 .map_err(sql("prepare history"))?;
@@ -259,7 +281,7 @@ impl StateStore for EmbeddedStore {
                 })
                 .map_err(sql("read history"))?;
             rows.collect::<Result<Vec<_>, _>>().map_err(sql("read history"))
-        })
+        }).await
     }
 
     async fn list_members(
@@ -268,19 +290,20 @@ impl StateStore for EmbeddedStore {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<String>> {
-        self.with(|c| {
+        let (segment, after) = (segment.to_owned(), after.map(str::to_owned));
+        self.with(move |c| {
             let mut stmt = c
                 .prepare_cached("SELECT user FROM members WHERE segment = ?1 AND user > ?2 ORDER BY user LIMIT ?3")
                 .map_err(sql("prepare members"))?;
             let rows = stmt
-                .query_map(params![segment, after.unwrap_or(""), limit as i64], |r| r.get(0))
+                .query_map(params![segment, after.as_deref().unwrap_or(""), limit as i64], |r| r.get(0))
                 .map_err(sql("list members"))?;
             rows.collect::<Result<Vec<String>, _>>().map_err(sql("list members"))
-        })
+        }).await
     }
 
     async fn pending_summary(&self) -> StoreResult<Vec<PendingSummary>> {
-        self.with(|c| {
+        self.with(move |c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT destination, segment, SUM(op = 'add'), SUM(op = 'remove'), MIN(at) FROM outbox
@@ -299,7 +322,7 @@ impl StateStore for EmbeddedStore {
                 })
                 .map_err(sql("read pending"))?;
             rows.collect::<Result<Vec<_>, _>>().map_err(sql("read pending"))
-        })
+        }).await
     }
 
     async fn pending(
@@ -308,7 +331,8 @@ impl StateStore for EmbeddedStore {
         segment: &str,
         limit: usize,
     ) -> StoreResult<Vec<OutboxEntry>> {
-        self.with(|c| {
+        let (destination, segment) = (destination.to_owned(), segment.to_owned());
+        self.with(move |c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT user, op, at, change_id FROM outbox WHERE destination = ?1 AND segment = ?2 ORDER BY at, user LIMIT ?3",
@@ -328,14 +352,15 @@ impl StateStore for EmbeddedStore {
                 })
                 .map_err(sql("read outbox"))?;
             rows.collect::<Result<Vec<_>, _>>().map_err(sql("read outbox"))
-        })
+        }).await
     }
 
     async fn ack_pending(&self, entries: &[OutboxEntry]) -> StoreResult<usize> {
-        self.with(|c| {
+        let entries = entries.to_vec();
+        self.with(move |c| {
             let tx = c.transaction().map_err(sql("begin ack"))?;
             let mut removed = 0;
-            for e in entries {
+            for e in &entries {
                 removed += tx
                     .execute(
                         "DELETE FROM outbox WHERE destination = ?1 AND segment = ?2 AND user = ?3 AND change_id = ?4",
@@ -345,23 +370,25 @@ impl StateStore for EmbeddedStore {
             }
             tx.commit().map_err(sql("commit ack"))?;
             Ok(removed)
-        })
+        }).await
     }
 
     async fn append_ledger(&self, entry: &LedgerEntry) -> StoreResult<()> {
         let text = to_json(entry)?;
-        self.with(|c| {
+        let at = entry.at;
+        self.with(move |c| {
             c.execute(
                 "INSERT INTO ledger (at, entry) VALUES (?1, ?2)",
-                params![entry.at, text],
+                params![at, text],
             )
             .map(|_| ())
             .map_err(sql("append ledger"))
         })
+        .await
     }
 
     async fn ledger(&self, limit: usize) -> StoreResult<Vec<LedgerEntry>> {
-        self.with(|c| {
+        self.with(move |c| {
             let mut stmt = c
                 .prepare_cached("SELECT seq, entry FROM ledger ORDER BY seq DESC LIMIT ?1")
                 .map_err(sql("prepare ledger"))?;
@@ -377,10 +404,11 @@ impl StateStore for EmbeddedStore {
             }
             Ok(out)
         })
+        .await
     }
 
     async fn due_users(&self, now: Millis, limit: usize) -> StoreResult<Vec<String>> {
-        self.with(|c| {
+        self.with(move |c| {
             let mut stmt = c
                 .prepare_cached("SELECT key FROM users WHERE next_flip IS NOT NULL AND next_flip <= ?1 ORDER BY next_flip, key LIMIT ?2")
                 .map_err(sql("prepare due"))?;
@@ -388,16 +416,17 @@ impl StateStore for EmbeddedStore {
                 .query_map(params![now, limit as i64], |r| r.get(0))
                 .map_err(sql("read due"))?;
             rows.collect::<Result<Vec<String>, _>>().map_err(sql("read due"))
-        })
+        }).await
     }
 
     async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<ScanPage> {
-        self.with(|c| {
+        let after = after.map(str::to_owned);
+        self.with(move |c| {
             let mut stmt = c
                 .prepare_cached("SELECT key, state FROM users WHERE key > ?1 ORDER BY key LIMIT ?2")
                 .map_err(sql("prepare scan"))?;
             let rows = stmt
-                .query_map(params![after.unwrap_or(""), limit as i64], |r| {
+                .query_map(params![after.as_deref().unwrap_or(""), limit as i64], |r| {
                     Ok((r.get::<_, String>(0)?, state_bytes(r.get_ref(1)?)))
                 })
                 .map_err(sql("scan users"))?;
@@ -419,6 +448,7 @@ impl StateStore for EmbeddedStore {
             }
             Ok(page)
         })
+        .await
     }
 
     async fn destination_state(
@@ -426,7 +456,8 @@ impl StateStore for EmbeddedStore {
         destination: &str,
         segment: &str,
     ) -> StoreResult<Option<serde_json::Value>> {
-        self.with(|c| {
+        let (destination, segment) = (destination.to_owned(), segment.to_owned());
+        self.with(move |c| {
             let text: Option<String> = c
                 .query_row(
                     "SELECT value FROM destination_state WHERE destination = ?1 AND segment = ?2",
@@ -438,6 +469,7 @@ impl StateStore for EmbeddedStore {
             text.map(|t| from_json(&format!("{destination}/{segment}"), &t))
                 .transpose()
         })
+        .await
     }
 
     async fn put_destination_state(
@@ -447,7 +479,8 @@ impl StateStore for EmbeddedStore {
         value: &serde_json::Value,
     ) -> StoreResult<()> {
         let text = to_json(value)?;
-        self.with(|c| {
+        let (destination, segment) = (destination.to_owned(), segment.to_owned());
+        self.with(move |c| {
             c.execute(
                 "INSERT INTO destination_state (destination, segment, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT(destination, segment) DO UPDATE SET value = excluded.value",
@@ -456,23 +489,26 @@ impl StateStore for EmbeddedStore {
             .map(|_| ())
             .map_err(sql("write destination state"))
         })
+        .await
     }
 
     async fn record_batch(&self, batch: &BatchRecord) -> StoreResult<()> {
         let text = to_json(batch)?;
-        self.with(|c| {
+        let (batch_id, day) = (batch.batch_id.clone(), batch.day);
+        self.with(move |c| {
             c.execute(
                 "INSERT INTO batches (batch_id, day, record) VALUES (?1, ?2, ?3)
                  ON CONFLICT(batch_id) DO UPDATE SET day = excluded.day, record = excluded.record",
-                params![batch.batch_id, batch.day, text],
+                params![batch_id, day, text],
             )
             .map(|_| ())
             .map_err(sql("record batch"))
         })
+        .await
     }
 
     async fn batches(&self, from_day: i32, to_day: i32) -> StoreResult<Vec<BatchRecord>> {
-        self.with(|c| {
+        self.with(move |c| {
             let mut stmt = c
                 .prepare_cached("SELECT batch_id, record FROM batches WHERE day BETWEEN ?1 AND ?2 ORDER BY batch_id")
                 .map_err(sql("prepare batches"))?;
@@ -485,7 +521,7 @@ impl StateStore for EmbeddedStore {
                 out.push(from_json(&id, &text)?);
             }
             Ok(out)
-        })
+        }).await
     }
 
     async fn put_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<()> {
@@ -493,18 +529,21 @@ impl StateStore for EmbeddedStore {
             .iter()
             .map(to_json)
             .collect::<StoreResult<Vec<_>>>()?;
-        self.with(|c| {
+        let keys: Vec<(String, Millis)> =
+            letters.iter().map(|l| (l.record.clone(), l.at)).collect();
+        self.with(move |c| {
             let tx = c.transaction().map_err(sql("begin dead letters"))?;
-            for (l, text) in letters.iter().zip(texts) {
+            for ((record, at), text) in keys.iter().zip(texts) {
                 tx.execute(
                     "INSERT INTO dead_letters (record, at, letter) VALUES (?1, ?2, ?3)
                      ON CONFLICT(record) DO UPDATE SET at = excluded.at, letter = excluded.letter",
-                    params![l.record, l.at, text],
+                    params![record, at, text],
                 )
                 .map_err(sql("write dead letter"))?;
             }
             tx.commit().map_err(sql("commit dead letters"))
         })
+        .await
     }
 
     async fn quarantine(&self, entries: &[Quarantined]) -> StoreResult<()> {
@@ -512,22 +551,24 @@ impl StateStore for EmbeddedStore {
             .iter()
             .map(to_json)
             .collect::<StoreResult<Vec<_>>>()?;
-        self.with(|c| {
+        let keys: Vec<(String, Millis)> = entries.iter().map(|q| (q.user.clone(), q.at)).collect();
+        self.with(move |c| {
             let tx = c.transaction().map_err(sql("begin quarantine"))?;
-            for (q, text) in entries.iter().zip(texts) {
+            for ((user, at), text) in keys.iter().zip(texts) {
                 tx.execute(
                     "INSERT INTO quarantine (user, at, entry) VALUES (?1, ?2, ?3)
                      ON CONFLICT(user) DO UPDATE SET at = excluded.at, entry = excluded.entry",
-                    params![q.user, q.at, text],
+                    params![user, at, text],
                 )
                 .map_err(sql("write quarantine"))?;
             }
             tx.commit().map_err(sql("commit quarantine"))
         })
+        .await
     }
 
     async fn quarantined(&self, limit: usize) -> StoreResult<Vec<Quarantined>> {
-        self.with(|c| {
+        self.with(move |c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT user, entry FROM quarantine ORDER BY at DESC, user LIMIT ?1",
@@ -545,6 +586,7 @@ impl StateStore for EmbeddedStore {
             }
             Ok(out)
         })
+        .await
     }
 
     /// SQLite reads are always consistent: the same query as `list_members`.
@@ -566,7 +608,8 @@ impl StateStore for EmbeddedStore {
         now: Millis,
         until: Millis,
     ) -> StoreResult<bool> {
-        self.with(|c| {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.with(move |c| {
             let changed = c
                 .execute(
                     "INSERT INTO leases (name, holder, until) VALUES (?1, ?2, ?3)
@@ -576,11 +619,12 @@ impl StateStore for EmbeddedStore {
                 )
                 .map_err(sql("acquire lease"))?;
             Ok(changed == 1)
-        })
+        }).await
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
-        self.with(|c| {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.with(move |c| {
             c.execute(
                 "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
                 params![name, holder],
@@ -588,10 +632,12 @@ impl StateStore for EmbeddedStore {
             .map(|_| ())
             .map_err(sql("release lease"))
         })
+        .await
     }
 
     async fn lease(&self, name: &str) -> StoreResult<Option<Lease>> {
-        self.with(|c| {
+        let name = name.to_owned();
+        self.with(move |c| {
             c.query_row(
                 "SELECT holder, until FROM leases WHERE name = ?1",
                 [name],
@@ -605,6 +651,7 @@ impl StateStore for EmbeddedStore {
             .optional()
             .map_err(sql("read lease"))
         })
+        .await
     }
 }
 

@@ -4,7 +4,7 @@
 //! recorder for the `metrics` facade). One dimension only: `Function`.
 //!
 //! ```no_run
-//! use audience_dashboard::emf::{EmfMetrics, Totals};
+//! use audience_lambda::emf::{EmfMetrics, Totals};
 //! let emf = EmfMetrics::init("AudienceStream", "consumer").expect("metrics recorder");
 //! emf.record(&Totals { records: 500, decoded: 498, set_aside: 2, ..Totals::default() });
 //! emf.flush(std::io::stdout()).expect("stdout");

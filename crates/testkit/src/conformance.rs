@@ -4,9 +4,9 @@
 //! Each check panics with a message naming what broke; the suite is test support, not
 //! production code.
 
-use crate::model::*;
-use crate::{StateStore, StoreError};
 use audience_core::{Cause, ChangeKind, MembershipChange, UserState};
+use audience_store::model::*;
+use audience_store::{StateStore, StoreError};
 use serde_json::json;
 
 const DAY: i64 = 86_400_000;
@@ -191,10 +191,7 @@ async fn consistent_member_reads(store: &dyn StateStore) {
 async fn leases(store: &dyn StateStore) {
     // Lease times near the wall clock: a DynamoDB lease item carries a TTL (until + 1 day),
     // and DynamoDB (Local too) may delete an item whose TTL has passed.
-    let t0: i64 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(T0);
+    let t0: i64 = audience_clock::now_millis();
     let lease = |holder: &str, until: i64| {
         Some(Lease {
             holder: holder.to_string(),

@@ -1,12 +1,12 @@
-//! Delivery scenarios every store must survive, run against the embedded store here and
-//! against DynamoDB Local by the Lambda crate's tests: redelivery, crashes between writes,
+//! Delivery scenarios every store must survive, run against the embedded store by the pipeline's
+//! tests and against DynamoDB Local by the Lambda crate's tests: redelivery, crashes between writes,
 //! concurrent invocations on one user, identity folding, and the sweep.
 //!
 //! Test support (panics on failure, like the store's conformance suite).
 
-use crate::{process_batch, sweep, BatchOptions};
 use async_trait::async_trait;
 use audience_core::{Payload, RawRecord, RecordId, Rules, UserState};
+use audience_pipeline::{process_batch, sweep, BatchOptions};
 use audience_store::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

