@@ -15,5 +15,5 @@ pub fn parse_rfc3339(text: &str) -> Result<Millis> {
 
 /// The wall clock in epoch milliseconds.
 pub fn wall_clock() -> Millis {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as Millis
+    audience_clock::now_millis()
 }

@@ -129,7 +129,7 @@ pub async fn handle(
     match to_request(request) {
         Ok(request) => to_response(
             collector
-                .handle(&request, time::OffsetDateTime::now_utc())
+                .handle(&request, time::OffsetDateTime::from(audience_clock::now()))
                 .await,
         ),
         Err(response) => to_response(response),

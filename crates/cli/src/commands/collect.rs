@@ -145,7 +145,7 @@ async fn collect(State(collector): State<Arc<Collector>>, request: Request) -> R
     }
     into_response(
         collector
-            .handle(&request, time::OffsetDateTime::now_utc())
+            .handle(&request, time::OffsetDateTime::from(audience_clock::now()))
             .await,
     )
 }
