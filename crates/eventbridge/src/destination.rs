@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use audience_core::rules::Segment;
 use audience_retry::{retry_partial, Partial};
 use audience_store::{LedgerEntry, LedgerStatus, OutboxEntry};
+use audience_sync::spec::SegmentSettings;
 use audience_sync::{Destination, SegmentReport, SyncContext, SyncError};
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -257,26 +258,16 @@ fn dry_run(
         events.len() - entered,
         events.len().div_ceil(crate::plan::MAX_ENTRIES)
     ));
-    if let Some(dir) = &ctx.out_dir {
-        let dir = dir.join(KIND);
-        let path = dir.join(format!("{seg}.json"));
-        let file: Vec<serde_json::Value> = events
-            .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "EventBusName": e.bus, "Source": crate::plan::SOURCE,
-                    "DetailType": e.detail_type, "Detail": e.detail,
-                })
+    let file: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "EventBusName": e.bus, "Source": crate::plan::SOURCE,
+                "DetailType": e.detail_type, "Detail": e.detail,
             })
-            .collect();
-        let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(&dir)?;
-            std::fs::write(&path, serde_json::to_vec_pretty(&file).unwrap_or_default())
-        };
-        write().map_err(|source| SyncError::Output {
-            path: path.display().to_string(),
-            source,
-        })?;
+        })
+        .collect();
+    if let Some(path) = ctx.write_planned(KIND, seg, &serde_json::Value::Array(file))? {
         report
             .notes
             .push(format!("planned events written to {}", path.display()));

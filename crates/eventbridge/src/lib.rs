@@ -25,5 +25,5 @@ pub const KIND: &str = "eventbridge";
 /// How the rules refer to this destination.
 pub const SPEC: audience_sync::DestinationSpec = audience_sync::DestinationSpec {
     kind: KIND,
-    check: settings::check_settings,
+    check: <settings::EventBridgeSettings as audience_sync::spec::SegmentSettings>::check_value,
 };

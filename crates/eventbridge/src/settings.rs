@@ -1,8 +1,8 @@
 //! The EventBridge destination's settings: per segment in the rules
 //! (`destinations.eventbridge: { bus: … }`) and per run (the default bus, the retry policy).
 
-use audience_core::rules::Segment;
 use audience_retry::RetryPolicy;
+use audience_sync::spec::SegmentSettings;
 use serde::{Deserialize, Serialize};
 
 /// `destinations.eventbridge` of a segment.
@@ -15,18 +15,11 @@ pub struct EventBridgeSettings {
     pub bus: Option<String>,
 }
 
-impl EventBridgeSettings {
-    /// The segment's settings (`None`: it has no EventBridge destination).
-    pub fn of(segment: &Segment) -> Option<Result<Self, String>> {
-        segment
-            .def
-            .destinations
-            .settings::<Self>(crate::KIND)
-            .map(|r| r.and_then(|s| s.check().map(|()| s)))
-    }
+impl SegmentSettings for EventBridgeSettings {
+    const KIND: &'static str = crate::KIND;
 
     /// A bus is a name (1–256 of `A-Za-z0-9._-/`) or an event-bus ARN.
-    pub fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), String> {
         if let Some(bus) = &self.bus {
             check_bus(bus)?;
         }
@@ -49,16 +42,6 @@ pub fn check_bus(bus: &str) -> Result<(), String> {
             "bus `{bus}` is not an event bus name (1–256 of A-Z a-z 0-9 . - _ /) or an event-bus ARN"
         ))
     }
-}
-
-/// Checks `destinations.eventbridge` settings when the rules are loaded.
-pub fn check_settings(settings: &serde_json::Value) -> Result<(), String> {
-    let parsed: EventBridgeSettings = if settings.is_null() {
-        EventBridgeSettings::default()
-    } else {
-        serde_json::from_value(settings.clone()).map_err(|e| e.to_string())?
-    };
-    parsed.check()
 }
 
 /// How a run sends.

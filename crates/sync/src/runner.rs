@@ -50,6 +50,33 @@ impl<'a> SyncContext<'a> {
         }
     }
 
+    /// Writes a dry run's planned requests of one segment to `<out_dir>/<kind>/<segment>.json`
+    /// (pretty JSON); `None` when the run has no output directory.
+    pub fn write_planned(
+        &self,
+        kind: &str,
+        segment: &str,
+        planned: &serde_json::Value,
+    ) -> Result<Option<PathBuf>, SyncError> {
+        let Some(dir) = &self.out_dir else {
+            return Ok(None);
+        };
+        let dir = dir.join(kind);
+        let path = dir.join(format!("{segment}.json"));
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(
+                &path,
+                serde_json::to_vec_pretty(planned).unwrap_or_default(),
+            )
+        };
+        write().map_err(|source| SyncError::Output {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(Some(path))
+    }
+
     /// Time left before the deadline.
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())

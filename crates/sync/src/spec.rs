@@ -15,15 +15,46 @@ pub struct DestinationSpec {
     pub check: fn(&serde_json::Value) -> Result<(), String>,
 }
 
+/// A destination's per-segment settings, read from `destinations.<KIND>` and checked; `null`
+/// (`kind:` with nothing after it) reads as no settings.
+pub trait SegmentSettings: serde::de::DeserializeOwned {
+    /// The destination kind whose settings these are.
+    const KIND: &'static str;
+
+    /// Checks what the type alone cannot; the message says what is wrong.
+    fn check(&self) -> Result<(), String>;
+
+    /// The segment's settings (`None`: it has no destination of this kind).
+    fn of(segment: &audience_core::rules::Segment) -> Option<Result<Self, String>> {
+        segment
+            .def
+            .destinations
+            .get(Self::KIND)
+            .map(|v| Self::read(v).map_err(|m| format!("destinations.{}: {m}", Self::KIND)))
+    }
+
+    /// Reads and checks raw settings.
+    fn read(settings: &serde_json::Value) -> Result<Self, String> {
+        let parsed: Self = parse_settings(Self::KIND, settings)?;
+        parsed.check()?;
+        Ok(parsed)
+    }
+
+    /// Checks raw settings (a [`DestinationSpec::check`]).
+    fn check_value(settings: &serde_json::Value) -> Result<(), String> {
+        Self::read(settings).map(|_| ())
+    }
+}
+
 /// The kinds LINE and Pinpoint destinations of this crate register.
 pub const BUILT_IN: [DestinationSpec; 2] = [
     DestinationSpec {
         kind: crate::line::state::KIND,
-        check: crate::line::settings::check_settings,
+        check: <crate::line::settings::LineAudienceSettings as SegmentSettings>::check_value,
     },
     DestinationSpec {
         kind: crate::pinpoint::state::KIND,
-        check: crate::pinpoint::settings::check_settings,
+        check: <crate::pinpoint::settings::PinpointSegmentSettings as SegmentSettings>::check_value,
     },
 ];
 

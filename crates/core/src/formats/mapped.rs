@@ -22,9 +22,11 @@
 //! the user and to its endpoint, so `user_attribute` and `endpoint_attribute` conditions both
 //! read them.
 
-use super::value::{attribute_values, id_text, instant_ms, scalar_text, wrong_type, TimeFormat};
+use super::value::{
+    attribute_values, id_text, instant_ms, profile_endpoint, scalar_text, wrong_type, TimeFormat,
+};
 use crate::decode::DecodeErrorKind;
-use crate::event::{Endpoint, EndpointUser, ListMap, PinpointEvent};
+use crate::event::{ListMap, PinpointEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -190,15 +192,7 @@ impl EventMapping {
             arrival_timestamp,
             attributes,
             metrics,
-            endpoint: Some(Endpoint {
-                id: anonymous_id,
-                attributes: traits.clone(),
-                user: Some(EndpointUser {
-                    user_id,
-                    user_attributes: traits,
-                }),
-                ..Endpoint::default()
-            }),
+            endpoint: Some(profile_endpoint(user_id, anonymous_id, traits)),
             event_id: at(&self.event_id)
                 .and_then(scalar_text)
                 .filter(|s| !s.is_empty()),

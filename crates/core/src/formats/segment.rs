@@ -15,9 +15,11 @@
 //!
 //! Nested objects inside `properties` and `traits` are not read (declare a mapping for them).
 
-use super::value::{attribute_values, id_text, instant_ms, scalar_text, wrong_type, TimeFormat};
+use super::value::{
+    attribute_values, id_text, instant_ms, profile_endpoint, scalar_text, wrong_type, TimeFormat,
+};
 use crate::decode::DecodeErrorKind;
-use crate::event::{Endpoint, EndpointUser, ListMap, PinpointEvent};
+use crate::event::{ListMap, PinpointEvent};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -100,15 +102,7 @@ pub fn to_event(doc: &Value) -> Result<PinpointEvent, DecodeErrorKind> {
         arrival_timestamp,
         attributes,
         metrics,
-        endpoint: Some(Endpoint {
-            id: anonymous_id,
-            attributes: traits.clone(),
-            user: Some(EndpointUser {
-                user_id,
-                user_attributes: traits,
-            }),
-            ..Endpoint::default()
-        }),
+        endpoint: Some(profile_endpoint(user_id, anonymous_id, traits)),
         event_id,
         ..PinpointEvent::default()
     })

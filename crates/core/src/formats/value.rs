@@ -2,6 +2,7 @@
 //! numbers for metrics and instants (epoch ms, epoch s or RFC 3339) as epoch milliseconds.
 
 use crate::decode::DecodeErrorKind;
+use crate::event::{Endpoint, EndpointUser, ListMap};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -130,5 +131,24 @@ fn clip(s: &str) -> String {
     match s.char_indices().nth(64) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_string(),
+    }
+}
+
+/// The endpoint a non-Pinpoint event stands for: the anonymous ID as the endpoint ID, the user
+/// ID as its user, and the traits as both the user's and the endpoint's attributes (so
+/// `user_attribute` and `endpoint_attribute` conditions both read them).
+pub(crate) fn profile_endpoint(
+    user_id: Option<String>,
+    anonymous_id: Option<String>,
+    traits: ListMap,
+) -> Endpoint {
+    Endpoint {
+        id: anonymous_id,
+        attributes: traits.clone(),
+        user: Some(EndpointUser {
+            user_id,
+            user_attributes: traits,
+        }),
+        ..Endpoint::default()
     }
 }

@@ -101,7 +101,7 @@ pub struct SegmentDef {
 /// → that destination's settings for the segment.
 ///
 /// The set of kinds is open: the core knows no destination by name. Each destination crate
-/// reads and checks its own settings (with [`Destinations::settings`]), and the programs
+/// reads and checks its own settings (`audience_sync::spec::SegmentSettings`), and the programs
 /// that sync refuse a kind no destination is registered for, so a typo is still an error at
 /// load time.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -122,22 +122,6 @@ impl Destinations {
     /// The raw settings of one kind.
     pub fn get(&self, kind: &str) -> Option<&serde_json::Value> {
         self.0.get(kind)
-    }
-
-    /// The settings of one kind, read as the destination's own type (`None`: the segment has
-    /// no destination of that kind). The error says what is wrong, for `destinations.<kind>`.
-    pub fn settings<T: serde::de::DeserializeOwned>(
-        &self,
-        kind: &str,
-    ) -> Option<Result<T, String>> {
-        self.0.get(kind).map(|v| {
-            let v = if v.is_null() {
-                serde_json::Value::Object(serde_json::Map::new())
-            } else {
-                v.clone()
-            };
-            serde_json::from_value(v).map_err(|e| format!("destinations.{kind}: {e}"))
-        })
     }
 }
 

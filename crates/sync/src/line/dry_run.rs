@@ -75,17 +75,7 @@ pub async fn plan(
             }
         }
     }
-    if let Some(dir) = &ctx.out_dir {
-        let dir = dir.join("line");
-        let path = dir.join(format!("{seg}.json"));
-        let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(&dir)?;
-            std::fs::write(&path, serde_json::to_vec_pretty(&file).unwrap_or_default())
-        };
-        write().map_err(|source| SyncError::Output {
-            path: path.display().to_string(),
-            source,
-        })?;
+    if let Some(path) = ctx.write_planned(super::state::KIND, seg, &file)? {
         report
             .notes
             .push(format!("planned requests written to {}", path.display()));

@@ -21,6 +21,7 @@ use crate::config::LineSyncConfig;
 use crate::error::SyncError;
 use crate::report::{SegmentOutcome, SegmentReport};
 use crate::runner::SyncContext;
+use crate::spec::SegmentSettings;
 use crate::Destination;
 use async_trait::async_trait;
 use audience_core::rules::Segment;

@@ -1,7 +1,7 @@
 //! A segment's LINE settings (`destinations.line` in the rules), read and checked by this
 //! destination: the core keeps them as opaque settings.
 
-use audience_core::rules::Segment;
+use crate::spec::SegmentSettings;
 use serde::{Deserialize, Serialize};
 
 /// `destinations.line`: an audience name to create, or an existing audience ID.
@@ -19,18 +19,11 @@ pub struct LineAudienceSettings {
     pub ifa: bool,
 }
 
-impl LineAudienceSettings {
-    /// The segment's LINE settings (`None`: it has no LINE destination).
-    pub fn of(segment: &Segment) -> Option<Result<Self, String>> {
-        segment
-            .def
-            .destinations
-            .settings::<Self>(super::state::KIND)
-            .map(|r| r.and_then(|s| s.check().map(|()| s)))
-    }
+impl SegmentSettings for LineAudienceSettings {
+    const KIND: &'static str = super::state::KIND;
 
     /// Exactly one of name and ID; LINE's 120-character name limit; a positive ID.
-    pub fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), String> {
         match (&self.audience_name, self.audience_id) {
             (Some(_), Some(_)) | (None, None) => {
                 Err("line destination needs exactly one of audience_name or audience_id".into())
@@ -49,9 +42,4 @@ impl LineAudienceSettings {
             _ => Ok(()),
         }
     }
-}
-
-/// Checks `destinations.line` settings when the rules are loaded.
-pub fn check_settings(settings: &serde_json::Value) -> Result<(), String> {
-    crate::spec::parse_settings::<LineAudienceSettings>(super::state::KIND, settings)?.check()
 }

@@ -1,7 +1,7 @@
 //! A segment's Pinpoint settings (`destinations.pinpoint` in the rules), read and checked by
 //! this destination: the core keeps them as opaque settings.
 
-use audience_core::rules::Segment;
+use crate::spec::SegmentSettings;
 use serde::{Deserialize, Serialize};
 
 /// `destinations.pinpoint`: a segment name (first import) or an existing segment ID.
@@ -16,18 +16,11 @@ pub struct PinpointSegmentSettings {
     pub segment_id: Option<String>,
 }
 
-impl PinpointSegmentSettings {
-    /// The segment's Pinpoint settings (`None`: it has no Pinpoint destination).
-    pub fn of(segment: &Segment) -> Option<Result<Self, String>> {
-        segment
-            .def
-            .destinations
-            .settings::<Self>(super::state::KIND)
-            .map(|r| r.and_then(|s| s.check().map(|()| s)))
-    }
+impl SegmentSettings for PinpointSegmentSettings {
+    const KIND: &'static str = super::state::KIND;
 
     /// Exactly one of name and ID.
-    pub fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), String> {
         if self.segment_name.is_some() == self.segment_id.is_some() {
             return Err(
                 "pinpoint destination needs exactly one of segment_name or segment_id".into(),
@@ -35,9 +28,4 @@ impl PinpointSegmentSettings {
         }
         Ok(())
     }
-}
-
-/// Checks `destinations.pinpoint` settings when the rules are loaded.
-pub fn check_settings(settings: &serde_json::Value) -> Result<(), String> {
-    crate::spec::parse_settings::<PinpointSegmentSettings>(super::state::KIND, settings)?.check()
 }
