@@ -2,12 +2,9 @@
 //! authentication): Segment-style batches, calls and JSON Lines onto the Kinesis stream.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use audience_collector::Collector;
-use audience_kinesis::{KinesisSender, SenderOptions};
 use audience_lambda::{collector, init_tracing};
-use audience_retry::RetryPolicy;
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
@@ -19,23 +16,8 @@ async fn main() -> Result<(), Error> {
         .await;
     let keys = collector::write_keys(&aws).await?;
     let limits = collector::limits_from_env()?;
-    let stream = std::env::var("AUDIENCE_STREAM_KINESIS_STREAM")
-        .map_err(|_| "AUDIENCE_STREAM_KINESIS_STREAM is not set")?;
     // Answer fast: retry briefly, then 503 and let the client send again.
-    let retry = RetryPolicy {
-        max_retries: 3,
-        first_wait: Duration::from_millis(100),
-        cap: Duration::from_secs(1),
-        jitter: true,
-    };
-    let sender = KinesisSender::new(
-        aws_sdk_kinesis::Client::new(&aws),
-        stream,
-        SenderOptions {
-            rate_per_sec: None,
-            retry,
-        },
-    );
+    let sender = audience_lambda::stream_out::request_path_sender(&aws)?;
     let collector = Collector::new(keys, limits, Arc::new(sender));
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<LambdaFunctionUrlRequest>| {

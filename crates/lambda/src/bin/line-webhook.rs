@@ -1,13 +1,10 @@
 //! The LINE webhook Lambda (Function URL): signature check, follow/unfollow events onto
 //! Kinesis, 200 at once.
 
-use audience_kinesis::{KinesisSender, SenderOptions};
 use audience_lambda::secret::SecretLookup;
 use audience_lambda::{init_tracing, webhook};
-use audience_retry::RetryPolicy;
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -24,23 +21,8 @@ async fn main() -> Result<(), Error> {
         "no record signing key: set AUDIENCE_STREAM_RECORD_KEY_SECRET_ARN (or AUDIENCE_STREAM_RECORD_KEY); \
          the consumer believes LINE follow/unfollow records only when they are signed with it",
     )?;
-    let stream = std::env::var("AUDIENCE_STREAM_KINESIS_STREAM")
-        .map_err(|_| "AUDIENCE_STREAM_KINESIS_STREAM is not set")?;
     // LINE waits a few seconds for an answer: retry briefly, then let LINE redeliver.
-    let retry = RetryPolicy {
-        max_retries: 3,
-        first_wait: Duration::from_millis(100),
-        cap: Duration::from_secs(1),
-        jitter: true,
-    };
-    let sender = KinesisSender::new(
-        aws_sdk_kinesis::Client::new(&aws),
-        stream,
-        SenderOptions {
-            rate_per_sec: None,
-            retry,
-        },
-    );
+    let sender = audience_lambda::stream_out::request_path_sender(&aws)?;
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<LambdaFunctionUrlRequest>| {
             let (secret, key, sender) = (channel_secret.as_bytes(), &record_key, &sender);
