@@ -100,14 +100,6 @@ impl fmt::Display for DestinationKind {
     }
 }
 
-fn wants_line(segment: &Segment) -> bool {
-    DestinationKind::Line.wanted_by(segment)
-}
-
-fn wants_pinpoint(segment: &Segment) -> bool {
-    DestinationKind::Pinpoint.wanted_by(segment)
-}
-
 /// What LINE needs, for "not configured" notes and errors.
 const LINE_SETTINGS: &str = "set LINE_CHANNEL_ACCESS_TOKEN (or _FILE), or LINE_CHANNEL_ID and LINE_CHANNEL_SECRET (or _FILE)";
 
@@ -169,7 +161,6 @@ pub async fn select_destinations(
                     }
                     None if sends => Box::new(NotConfigured::new(
                         kind.as_str(),
-                        wants_line,
                         LINE_SETTINGS.to_string(),
                     )),
                     None => Box::new(LineDestination::new(config.line.clone(), None)),
@@ -188,7 +179,7 @@ pub async fn select_destinations(
                         Some(PinpointClients::from_env(p).await),
                     ))
                 } else if nothing_set && !named {
-                    Box::new(NotConfigured::new(kind.as_str(), wants_pinpoint, missing))
+                    Box::new(NotConfigured::new(kind.as_str(), missing))
                 } else if nothing_set {
                     return Err(SyncError::Config(format!(
                         "the Pinpoint destination was asked for but is not configured: {missing}"

@@ -56,10 +56,6 @@ impl Destination for EventBridgeDestination {
         KIND
     }
 
-    fn wants(&self, segment: &Segment) -> bool {
-        segment.def.destinations.has(KIND)
-    }
-
     async fn sync_segment(
         &self,
         ctx: &SyncContext<'_>,

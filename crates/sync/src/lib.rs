@@ -53,7 +53,9 @@ pub trait Destination: Send + Sync {
     fn kind(&self) -> &'static str;
 
     /// Whether this segment has a destination of this kind.
-    fn wants(&self, segment: &Segment) -> bool;
+    fn wants(&self, segment: &Segment) -> bool {
+        segment.def.destinations.has(self.kind())
+    }
 
     /// Syncs one segment: drains its pending entries of this kind, sends, records, acks.
     /// Errors are for failures of the run itself (store unreachable, misconfiguration);

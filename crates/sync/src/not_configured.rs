@@ -12,18 +12,14 @@ use audience_core::rules::Segment;
 /// Stands in for a destination that cannot send.
 pub struct NotConfigured {
     kind: &'static str,
-    wants: fn(&Segment) -> bool,
     missing: String,
 }
 
 impl NotConfigured {
-    /// `kind` is not configured; `wants` says which segments use it; `missing` what to set.
-    pub fn new(kind: &'static str, wants: fn(&Segment) -> bool, missing: String) -> Self {
-        NotConfigured {
-            kind,
-            wants,
-            missing,
-        }
+    /// `kind` is not configured (segments whose destinations name it are skipped);
+    /// `missing` says what to set.
+    pub fn new(kind: &'static str, missing: String) -> Self {
+        NotConfigured { kind, missing }
     }
 }
 
@@ -31,10 +27,6 @@ impl NotConfigured {
 impl Destination for NotConfigured {
     fn kind(&self) -> &'static str {
         self.kind
-    }
-
-    fn wants(&self, segment: &Segment) -> bool {
-        (self.wants)(segment)
     }
 
     async fn sync_segment(

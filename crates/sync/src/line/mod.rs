@@ -62,10 +62,6 @@ impl Destination for LineDestination {
         KIND
     }
 
-    fn wants(&self, segment: &Segment) -> bool {
-        segment.def.destinations.has(KIND)
-    }
-
     async fn sync_segment(
         &self,
         ctx: &SyncContext<'_>,

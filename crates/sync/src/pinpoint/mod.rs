@@ -80,10 +80,6 @@ impl Destination for PinpointDestination {
         KIND
     }
 
-    fn wants(&self, segment: &Segment) -> bool {
-        segment.def.destinations.has(KIND)
-    }
-
     async fn sync_segment(
         &self,
         ctx: &SyncContext<'_>,
