@@ -86,9 +86,21 @@ impl Applied {
 /// needed, so the order records arrive in (several shards, ParallelizationFactor > 1, a
 /// backfill) does not matter.
 pub fn apply(state: &UserState, events: &[DecodedEvent], rules: &Rules, now: Millis) -> Applied {
+    apply_each(state, events, rules, now)
+}
+
+/// [`apply`] over events given by reference, e.g. one user's events picked by index out of a
+/// whole decoded batch, so a batch is grouped by user without moving its events.
+pub fn apply_each<'e>(
+    state: &UserState,
+    events: impl IntoIterator<Item = &'e DecodedEvent>,
+    rules: &Rules,
+    now: Millis,
+) -> Applied {
+    let events = events.into_iter();
     let mut next = state.clone();
-    let mut seen: HashSet<u64> = HashSet::with_capacity(events.len());
-    let mut applied = Vec::with_capacity(events.len());
+    let mut seen: HashSet<u64> = HashSet::with_capacity(events.size_hint().0);
+    let mut applied = Vec::with_capacity(events.size_hint().0);
     let mut duplicates = Vec::new();
     let today = day_of(now);
     let mut newest: Option<&PinpointEvent> = None;

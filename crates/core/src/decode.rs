@@ -13,7 +13,7 @@ use crate::limits::{
     key_problem, LINE_KEY_PREFIX as LINE_PREFIX, MAX_ATTRIBUTE_VALUES, MAX_METRIC_ABS,
     MAX_VALUE_BYTES,
 };
-use crate::record::{Payload, RawRecord, RecordId};
+use crate::record::{KeptPayload, Payload, RawRecord, RecordId};
 use crate::signature::{verify_line_event, RecordKey};
 use crate::time::{check_event_time, Clock, RuleDuration, TimeBounds};
 use base64::Engine;
@@ -322,35 +322,164 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 /// Decodes one raw record and admits it (keys, values, time, LINE trust) at `clock`.
+///
+/// To decode many records, [`Decoder`] reuses one buffer for the Base64-decoded bytes and
+/// can consume the records (moving their IDs instead of copying them).
 pub fn decode_record(
     raw: &RawRecord,
     opts: &DecodeOptions,
     clock: Clock,
 ) -> Result<DecodedEvent, DecodeError> {
-    let fail = |kind| DecodeError {
-        record: raw.id.clone(),
-        kind,
-    };
-    let bytes: std::borrow::Cow<'_, [u8]> = match &raw.payload {
-        Payload::Base64(text) => {
-            // Base64 of N bytes is 4*ceil(N/3) characters: refuse oversize input before decoding.
-            let approx = text.len() / 4 * 3;
-            if approx > opts.max_bytes + 3 {
-                return Err(fail(DecodeErrorKind::TooLarge {
-                    size: approx,
-                    limit: opts.max_bytes,
-                }));
-            }
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(text.trim())
-                .map_err(|e| fail(DecodeErrorKind::NotBase64(e.to_string())))?;
-            std::borrow::Cow::Owned(decoded)
+    Decoder::new(opts, clock).decode(raw)
+}
+
+/// Decodes records one after another at one `clock`, with one reused buffer for the
+/// Base64-decoded bytes of each record (no allocation per record for them).
+#[derive(Debug)]
+pub struct Decoder<'a> {
+    opts: &'a DecodeOptions,
+    clock: Clock,
+    buf: Vec<u8>,
+}
+
+/// What decoding found in a record, before the record's ID is attached.
+struct Decoded {
+    key: UserKey,
+    event: PinpointEvent,
+    fingerprint: u64,
+    line_trusted: bool,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder with the given options at `clock`.
+    pub fn new(opts: &'a DecodeOptions, clock: Clock) -> Self {
+        Decoder {
+            opts,
+            clock,
+            buf: Vec::new(),
         }
-        Payload::Json(bytes) => std::borrow::Cow::Borrowed(bytes.as_slice()),
-    };
-    let event = decode_event_bytes(&bytes, opts).map_err(fail)?;
+    }
+
+    /// Decodes and admits one record (as [`decode_record`]).
+    pub fn decode(&mut self, raw: &RawRecord) -> Result<DecodedEvent, DecodeError> {
+        match self.decode_parts(&raw.payload, raw.arrival_ms) {
+            Ok(d) => Ok(DecodedEvent {
+                record: raw.id.clone(),
+                key: d.key,
+                event: d.event,
+                arrival_ms: raw.arrival_ms,
+                fingerprint: d.fingerprint,
+                line_trusted: d.line_trusted,
+            }),
+            Err(kind) => Err(DecodeError {
+                record: raw.id.clone(),
+                kind,
+            }),
+        }
+    }
+
+    /// Decodes and admits one record, consuming it: the record's ID moves into the result
+    /// and its payload is dropped once decoded, unless the record is set aside, in which
+    /// case the payload comes back with the error (for the dead letter).
+    pub fn decode_owned(&mut self, raw: RawRecord) -> Result<DecodedEvent, (DecodeError, Payload)> {
+        let RawRecord {
+            id,
+            payload,
+            arrival_ms,
+        } = raw;
+        match self.decode_parts(&payload, arrival_ms) {
+            Ok(d) => Ok(DecodedEvent {
+                record: id,
+                key: d.key,
+                event: d.event,
+                arrival_ms,
+                fingerprint: d.fingerprint,
+                line_trusted: d.line_trusted,
+            }),
+            Err(kind) => Err((DecodeError { record: id, kind }, payload)),
+        }
+    }
+
+    /// Like [`decode_owned`](Self::decode_owned), but keeps the record's payload in its
+    /// compact form: on success the event comes with the payload's JSON bytes (a Base64
+    /// payload decoded: 3/4 of its size, and encoding it again gives back the `data` as
+    /// received), for a caller that may still need the original payload (a dead letter)
+    /// after the Base64 text is gone. A record set aside gets its payload back as it came.
+    pub fn decode_keeping_bytes(
+        &mut self,
+        raw: RawRecord,
+    ) -> Result<(DecodedEvent, KeptPayload), (DecodeError, Payload)> {
+        let RawRecord {
+            id,
+            payload,
+            arrival_ms,
+        } = raw;
+        let kept = match payload {
+            Payload::Base64(text) => {
+                let mut bytes = Vec::new();
+                match too_large_base64(&text, self.opts)
+                    .and_then(|()| decode_base64(text.trim(), &mut bytes))
+                {
+                    Ok(()) => KeptPayload {
+                        bytes,
+                        base64: true,
+                    },
+                    Err(kind) => {
+                        return Err((DecodeError { record: id, kind }, Payload::Base64(text)))
+                    }
+                }
+            }
+            Payload::Json(bytes) => KeptPayload {
+                bytes,
+                base64: false,
+            },
+        };
+        let parsed = decode_bytes(&kept.bytes, arrival_ms, self.opts, self.clock);
+        match parsed {
+            Ok(d) => Ok((
+                DecodedEvent {
+                    record: id,
+                    key: d.key,
+                    event: d.event,
+                    arrival_ms,
+                    fingerprint: d.fingerprint,
+                    line_trusted: d.line_trusted,
+                },
+                kept,
+            )),
+            Err(kind) => Err((DecodeError { record: id, kind }, kept.into_payload())),
+        }
+    }
+
+    fn decode_parts(
+        &mut self,
+        payload: &Payload,
+        arrival_ms: Option<i64>,
+    ) -> Result<Decoded, DecodeErrorKind> {
+        let opts = self.opts;
+        let bytes: &[u8] = match payload {
+            Payload::Base64(text) => {
+                too_large_base64(text, opts)?;
+                self.buf.clear();
+                decode_base64(text.trim(), &mut self.buf)?;
+                &self.buf
+            }
+            Payload::Json(bytes) => bytes.as_slice(),
+        };
+        decode_bytes(bytes, arrival_ms, opts, self.clock)
+    }
+}
+
+/// Decodes and admits the JSON bytes of one record.
+fn decode_bytes(
+    bytes: &[u8],
+    arrival_ms: Option<i64>,
+    opts: &DecodeOptions,
+    clock: Clock,
+) -> Result<Decoded, DecodeErrorKind> {
+    let event = decode_event_bytes(bytes, opts)?;
     let key = user_key(&event, &opts.key_order).ok_or_else(|| {
-        fail(DecodeErrorKind::NoUserKey(
+        DecodeErrorKind::NoUserKey(
             opts.key_order
                 .iter()
                 .map(|f| match f {
@@ -360,17 +489,43 @@ pub fn decode_record(
                 })
                 .collect::<Vec<_>>()
                 .join(", "),
-        ))
+        )
     })?;
-    let line_trusted = admit(&event, &key, raw.arrival_ms, opts, clock).map_err(fail)?;
-    Ok(DecodedEvent {
-        record: raw.id.clone(),
+    let line_trusted = admit(&event, &key, arrival_ms, opts, clock)?;
+    Ok(Decoded {
         fingerprint: fingerprint(&event),
         key,
         event,
-        arrival_ms: raw.arrival_ms,
         line_trusted,
     })
+}
+
+/// Base64 of N bytes is 4*ceil(N/3) characters: oversize input is refused before decoding.
+fn too_large_base64(text: &str, opts: &DecodeOptions) -> Result<(), DecodeErrorKind> {
+    let approx = text.len() / 4 * 3;
+    if approx > opts.max_bytes + 3 {
+        return Err(DecodeErrorKind::TooLarge {
+            size: approx,
+            limit: opts.max_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Standard Base64 (padded, canonical) into `out`, with SIMD where the CPU has it.
+///
+/// It accepts what the `base64` crate's `STANDARD` engine accepts (a property test in
+/// `tests/core/decode.rs` holds that both agree); on a failure that crate decodes again, so
+/// the error names the offending byte as before.
+pub fn decode_base64(text: &str, out: &mut Vec<u8>) -> Result<(), DecodeErrorKind> {
+    let start = out.len();
+    if base64_simd::STANDARD.decode_append(text, out).is_ok() {
+        return Ok(());
+    }
+    out.truncate(start);
+    base64::engine::general_purpose::STANDARD
+        .decode_vec(text, out)
+        .map_err(|e| DecodeErrorKind::NotBase64(e.to_string()))
 }
 
 /// Admission of a decoded event: bounded keys, values and time, and whether its LINE fields

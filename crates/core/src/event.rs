@@ -5,7 +5,6 @@
 
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 /// A string → list-of-strings map, as Pinpoint endpoint and user attributes are.
@@ -133,12 +132,9 @@ pub struct Endpoint {
     /// Endpoint metrics.
     #[serde(default, deserialize_with = "null_default")]
     pub metrics: BTreeMap<String, f64>,
-    /// Demographic data, kept as raw JSON (not parsed: nothing decides on it).
-    #[serde(default)]
-    pub demographic: Option<RawJson>,
-    /// Location data, kept as raw JSON.
-    #[serde(default)]
-    pub location: Option<RawJson>,
+    // `Demographic` and `Location` are not read: nothing decides on them, so they are skipped
+    // while parsing instead of being copied into every event (the record's payload, which
+    // dead letters keep, still has them).
 }
 
 /// `endpoint.User`.
@@ -151,17 +147,6 @@ pub struct EndpointUser {
     /// User attributes.
     #[serde(default, deserialize_with = "null_default")]
     pub user_attributes: ListMap,
-}
-
-/// A JSON value kept as its text, unparsed (cheap to decode; compared by text).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(transparent)]
-pub struct RawJson(pub Box<RawValue>);
-
-impl PartialEq for RawJson {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.get() == other.0.get()
-    }
 }
 
 /// What kind of event this is, for the decisions that depend on it.

@@ -22,15 +22,15 @@ pub mod state;
 pub mod time;
 pub mod zone;
 
-pub use apply::{apply, reevaluate, Applied, Cause, ChangeKind, MembershipChange};
+pub use apply::{apply, apply_each, reevaluate, Applied, Cause, ChangeKind, MembershipChange};
 pub use codec::{decode_state, encode_state, CodecError};
 pub use decode::{
-    decode_record, DecodeError, DecodeErrorKind, DecodeOptions, DecodedEvent, KeyField,
+    decode_record, DecodeError, DecodeErrorKind, DecodeOptions, DecodedEvent, Decoder, KeyField,
     LineIdSource, UserKey,
 };
 pub use eval::{evaluate_all, explain, next_flip_at, Explanation};
 pub use event::PinpointEvent;
-pub use record::{KinesisEnvelope, Payload, RawRecord, RecordId};
+pub use record::{KeptPayload, KinesisEnvelope, Payload, RawRecord, RecordId};
 pub use rules::{Rules, RulesError};
 pub use state::UserState;
 pub use time::Clock;

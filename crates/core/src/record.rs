@@ -4,6 +4,7 @@
 //! (JSON Lines replay). Sequence numbers are decimal strings of up to 56 digits; they are
 //! compared as big integers without parsing them into a fixed-width type.
 
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::fmt;
@@ -75,6 +76,37 @@ pub enum Payload {
     Base64(String),
     /// The JSON event bytes themselves.
     Json(Vec<u8>),
+}
+
+/// A decoded record's payload, kept compactly for as long as a dead letter may need it: the
+/// JSON bytes (a Base64 payload decoded, 3/4 of its size) and whether it came as Base64.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptPayload {
+    /// The JSON bytes of the event.
+    pub bytes: Vec<u8>,
+    /// The record's payload was Base64 (a Kinesis record's `data`).
+    pub base64: bool,
+}
+
+impl KeptPayload {
+    /// The payload as it came: Base64 is encoded again (the decoder accepts only canonical
+    /// Base64, so this is the text received, less any surrounding whitespace).
+    pub fn into_payload(self) -> Payload {
+        if self.base64 {
+            Payload::Base64(base64::engine::general_purpose::STANDARD.encode(&self.bytes))
+        } else {
+            Payload::Json(self.bytes)
+        }
+    }
+
+    /// [`into_payload`](Self::into_payload) without consuming it.
+    pub fn to_payload(&self) -> Payload {
+        if self.base64 {
+            Payload::Base64(base64::engine::general_purpose::STANDARD.encode(&self.bytes))
+        } else {
+            Payload::Json(self.bytes.clone())
+        }
+    }
 }
 
 /// The Lambda Kinesis event, with `data` kept as a string so that one record that is not

@@ -162,3 +162,95 @@ fn null_maps_and_unknown_fields_are_accepted() {
     let d = decoded(&ev, "s", 1);
     assert!(d.event.attributes.is_empty());
 }
+
+/// The SIMD Base64 decoder accepts exactly what the `base64` crate's STANDARD engine accepts
+/// (padded, canonical) and gives the same bytes: valid encodings of random bytes, and random
+/// strings over the Base64 alphabet plus padding, whitespace and stray characters.
+mod base64_agreement {
+    use audience_core::decode::decode_base64;
+    use base64::Engine;
+    use proptest::prelude::*;
+
+    fn both(text: &str) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        let mut out = Vec::new();
+        let ours = decode_base64(text, &mut out).ok().map(|()| out);
+        let theirs = base64::engine::general_purpose::STANDARD.decode(text).ok();
+        (ours, theirs)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+        #[test]
+        fn valid_encodings_decode_alike(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let text = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            let (ours, theirs) = both(&text);
+            prop_assert_eq!(ours.as_deref(), Some(bytes.as_slice()));
+            prop_assert_eq!(theirs.as_deref(), Some(bytes.as_slice()));
+        }
+
+        #[test]
+        fn any_text_is_accepted_or_refused_alike(text in "[A-Za-z0-9+/=\\- _\n.]{0,80}") {
+            let (ours, theirs) = both(&text);
+            prop_assert_eq!(ours, theirs, "{:?}", text);
+        }
+
+        #[test]
+        fn a_changed_character_is_accepted_or_refused_alike(
+            bytes in proptest::collection::vec(any::<u8>(), 1..200),
+            at in any::<prop::sample::Index>(),
+            with in prop::sample::select(vec![b'=', b'A', b'/', b'+', b'-', b'_', b' ', b'\n', b'*', 0xc3]),
+        ) {
+            let mut text = base64::engine::general_purpose::STANDARD.encode(&bytes).into_bytes();
+            let i = at.index(text.len());
+            text[i] = with;
+            let Ok(text) = String::from_utf8(text) else { return Ok(()) };
+            let (ours, theirs) = both(&text);
+            prop_assert_eq!(ours, theirs, "{:?}", text);
+        }
+    }
+}
+
+#[test]
+fn one_decoder_for_many_records_decodes_each_as_alone() {
+    let opts = DecodeOptions::default();
+    let text = include_str!("../../../../fixtures/events.jsonl");
+    let records: Vec<RawRecord> = text
+        .lines()
+        .take(200)
+        .enumerate()
+        .map(|(i, l)| RawRecord {
+            id: RecordId::new("shardId-000000000000", (i + 1).to_string()),
+            payload: if i % 2 == 0 {
+                Payload::Base64(b64(l.as_bytes()))
+            } else {
+                Payload::Json(l.as_bytes().to_vec())
+            },
+            arrival_ms: None,
+        })
+        .chain([raw_b64("not base64 !!"), raw_b64(&b64(b"[1]"))])
+        .collect();
+    let mut decoder = audience_core::Decoder::new(&opts, clock());
+    for r in &records {
+        let alone = decode_record(r, &opts, clock());
+        assert_eq!(decoder.decode(r), alone, "record {}", r.id);
+        match decoder.decode_keeping_bytes(r.clone()) {
+            Ok((event, kept)) => {
+                assert_eq!(Ok(event), alone, "record {}", r.id);
+                // What is kept gives back the payload exactly as it came.
+                match (&r.payload, kept.into_payload()) {
+                    (Payload::Base64(a), Payload::Base64(b)) => assert_eq!(a, &b),
+                    (Payload::Json(a), Payload::Json(b)) => assert_eq!(a, &b),
+                    (a, b) => panic!("payload changed form: {a:?} → {b:?}"),
+                }
+            }
+            Err((e, payload)) => {
+                assert_eq!(Err(e), alone, "record {}", r.id);
+                match (&r.payload, payload) {
+                    (Payload::Base64(a), Payload::Base64(b)) => assert_eq!(a, &b),
+                    (Payload::Json(a), Payload::Json(b)) => assert_eq!(a, &b),
+                    (a, b) => panic!("payload changed form: {a:?} → {b:?}"),
+                }
+            }
+        }
+    }
+}
