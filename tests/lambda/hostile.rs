@@ -1,11 +1,13 @@
 //! A hostile corpus, interleaved with innocent users over several batches, on the embedded
 //! store and on DynamoDB Local: innocent users end exactly as in a clean run, every poison
 //! record is set aside (or its user quarantined) with a reason, and the sweep, a sync dry run,
-//! stats, explain and the dashboard still work.
+//! stats, explain and the dashboard still work. The batches go through the Lambda's path
+//! (`process_records`, which drops each record's Base64 text once decoded), and every dead
+//! letter still carries its record's payload exactly as it came (Base64 or JSON).
 
 use crate::util::*;
 use audience_core::{Payload, RawRecord, RecordId, Rules, UserState};
-use audience_pipeline::{process_batch, sweep, BatchOptions};
+use audience_pipeline::{process_records, sweep, BatchOptions};
 use audience_store::StateStore;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -93,16 +95,33 @@ fn innocent() -> Vec<Value> {
         .collect()
 }
 
+/// The records of `values`: every other one Base64 (as Kinesis delivers), the rest JSON.
 fn records(values: &[Value], file: &str) -> Vec<RawRecord> {
+    use base64::Engine;
     values
         .iter()
         .enumerate()
-        .map(|(i, v)| RawRecord {
-            id: RecordId::new(format!("file:{file}"), (i + 1).to_string()),
-            payload: Payload::Json(serde_json::to_vec(v).unwrap()),
-            arrival_ms: None,
+        .map(|(i, v)| {
+            let json = serde_json::to_vec(v).unwrap();
+            RawRecord {
+                id: RecordId::new(format!("file:{file}"), (i + 1).to_string()),
+                payload: if i % 2 == 0 {
+                    Payload::Base64(base64::engine::general_purpose::STANDARD.encode(json))
+                } else {
+                    Payload::Json(json)
+                },
+                arrival_ms: None,
+            }
         })
         .collect()
+}
+
+/// A record's payload as its dead letter must carry it.
+fn letter_data(raw: &RawRecord) -> String {
+    match &raw.payload {
+        Payload::Base64(text) => text.clone(),
+        Payload::Json(bytes) => String::from_utf8(bytes.clone()).unwrap(),
+    }
 }
 
 async fn run(
@@ -112,7 +131,7 @@ async fn run(
 ) -> BTreeMap<String, u64> {
     let mut reasons = BTreeMap::new();
     for batch in records.chunks(250) {
-        let out = process_batch(store, rules, batch, NOW, &BatchOptions::default())
+        let out = process_records(store, rules, batch.to_vec(), NOW, &BatchOptions::default())
             .await
             .unwrap();
         assert!(out.failed.is_empty(), "{:?}", out.failed);
@@ -142,13 +161,17 @@ async fn states(store: &dyn StateStore) -> BTreeMap<String, UserState> {
     }
 }
 
-/// `corrupt` makes one innocent user's stored item unreadable between the two halves.
-async fn hostile_corpus_on(
+/// `corrupt` makes one innocent user's stored item unreadable between the two halves;
+/// `letters` reads the store's dead letters back (record → reason and data).
+async fn hostile_corpus_on<L>(
     clean: &dyn StateStore,
     store: &dyn StateStore,
     corrupt: impl std::future::Future<Output = ()>,
+    letters: impl FnOnce() -> L,
     victim: &str,
-) {
+) where
+    L: std::future::Future<Output = BTreeMap<String, (String, String)>>,
+{
     let rules = hostile_rules();
     let innocent = innocent();
     let (first, second) = innocent.split_at(innocent.len() / 2);
@@ -165,9 +188,11 @@ async fn hostile_corpus_on(
         }
     }
     mixed.extend(p);
-    let mut reasons = run(store, &rules, &records(&mixed, "mixed-1.jsonl")).await;
+    let mixed = records(&mixed, "mixed-1.jsonl");
+    let second = records(second, "mixed-2.jsonl");
+    let mut reasons = run(store, &rules, &mixed).await;
     corrupt.await;
-    for (k, v) in run(store, &rules, &records(second, "mixed-2.jsonl")).await {
+    for (k, v) in run(store, &rules, &second).await {
         *reasons.entry(k).or_default() += v;
     }
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
@@ -176,7 +201,7 @@ async fn hostile_corpus_on(
             *expected.entry(r.to_string()).or_default() += 1;
         }
     }
-    let victim_records = second
+    let victim_records = innocent[innocent.len() / 2..]
         .iter()
         .filter(|v| v["endpoint"]["User"]["UserId"] == victim)
         .count() as u64;
@@ -189,6 +214,23 @@ async fn hostile_corpus_on(
         reasons, expected,
         "every poison record set aside with its reason"
     );
+
+    // Every dead letter carries its record's payload exactly as it came, for set-aside
+    // records and for the quarantined user's (decoded, then kept only as JSON bytes).
+    let letters = letters().await;
+    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    for raw in mixed.iter().chain(&second) {
+        let Some((reason, data)) = letters.get(&raw.id.to_string()) else {
+            continue;
+        };
+        assert_eq!(data, &letter_data(raw), "dead letter of {}", raw.id);
+        *by_reason.entry(reason.clone()).or_default() += 1;
+    }
+    assert_eq!(
+        by_reason, expected,
+        "one dead letter per set-aside or quarantined record"
+    );
+    assert_eq!(letters.len() as u64, expected.values().sum::<u64>());
 
     // Innocent users end exactly as in the clean run (the quarantined one aside).
     let (clean_states, got) = (states(clean).await, states(store).await);
@@ -304,7 +346,24 @@ async fn hostile_corpus_on_the_embedded_store() {
             .unwrap();
         assert_eq!(n, 1, "the victim was stored by the first half");
     };
-    hostile_corpus_on(&clean, &store, corrupt, &victim).await;
+    let letters = || async {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT record, letter FROM dead_letters")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .unwrap();
+        rows.map(|row| {
+            let (record, letter) = row.unwrap();
+            let letter: audience_store::DeadLetter = serde_json::from_str(&letter).unwrap();
+            (record, (letter.reason, letter.data))
+        })
+        .collect()
+    };
+    hostile_corpus_on(&clean, &store, corrupt, letters, &victim).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,5 +386,29 @@ async fn hostile_corpus_on_dynamodb() {
             .await
             .unwrap();
     };
-    hostile_corpus_on(&clean, &store, corrupt, &victim).await;
+    let letters = || async {
+        let mut out = BTreeMap::new();
+        let mut start = None;
+        loop {
+            let page = store
+                .client()
+                .scan()
+                .table_name(store.table())
+                .filter_expression("begins_with(PK, :dl)")
+                .expression_attribute_values(":dl", AttributeValue::S("DL#".into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            for item in page.items() {
+                let text = |name: &str| item.get(name).unwrap().as_s().unwrap().clone();
+                out.insert(text("SK"), (text("reason"), text("data")));
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return out;
+            }
+        }
+    };
+    hostile_corpus_on(&clean, &store, corrupt, letters, &victim).await;
 }

@@ -16,6 +16,11 @@
 //!
 //! Run: `cargo bench -p audience-lambda --bench consumer -- [--endpoint URL] [--records N]
 //! [--users N] [--store dynamodb|embedded|both] [--json]`.
+//!
+//! To profile the handler's heap (heaptrack, valgrind's massif), `--write-batches DIR` writes
+//! the two batches and stops; the child then runs on its own:
+//! `AUDIENCE_STREAM_RULES=fixtures/segments.yaml AUDIENCE_STREAM_STORE=embedded:/tmp/s/state
+//! heaptrack <bench binary> --child embedded DIR/batch-a.json DIR/batch-b.json`.
 
 use anyhow::{anyhow, bail, Context, Result};
 use audience_core::KinesisEnvelope;
@@ -39,6 +44,7 @@ struct Options {
     days: u32,
     stores: Vec<String>,
     json: bool,
+    write_batches: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Options> {
@@ -49,6 +55,7 @@ fn parse_args() -> Result<Options> {
         days: 7,
         stores: vec!["dynamodb".into(), "embedded".into()],
         json: false,
+        write_batches: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -68,6 +75,7 @@ fn parse_args() -> Result<Options> {
                 }
             }
             "--json" => opts.json = true,
+            "--write-batches" => opts.write_batches = Some(value("--write-batches")?.into()),
             other => bail!("unknown argument {other}"),
         }
     }
@@ -118,6 +126,12 @@ fn main() -> Result<()> {
 
 /// Generates the batches, prepares each store and measures it in a fresh child process.
 fn parent(opts: Options) -> Result<()> {
+    if let Some(dir) = &opts.write_batches {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let (a, b) = write_batches(dir, &opts)?;
+        println!("{}\n{}", a.display(), b.display());
+        return Ok(());
+    }
     let rt = tokio::runtime::Runtime::new().context("cannot start tokio")?;
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let (a, b) = write_batches(dir.path(), &opts)?;
@@ -290,7 +304,12 @@ fn child(store: &str, a: &Path, b: &Path) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start tokio")?;
-    let shared = rt.block_on(Shared::from_env())?;
+    let shared = match store {
+        // The Lambdas are built without SQLite (`Shared::from_env` refuses `embedded:`): the
+        // embedded store is opened here, the rules read as `from_env` reads them.
+        "embedded" => embedded_shared()?,
+        _ => rt.block_on(Shared::from_env())?,
+    };
     let (_, startup_rss_kb) = usage();
     let mut invocations = Vec::new();
     for (label, path) in [
@@ -307,6 +326,24 @@ fn child(store: &str, a: &Path, b: &Path) -> Result<()> {
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
+}
+
+/// The shared state on the embedded store named by `AUDIENCE_STREAM_STORE`.
+fn embedded_shared() -> Result<Shared> {
+    let url = std::env::var("AUDIENCE_STREAM_STORE").context("AUDIENCE_STREAM_STORE")?;
+    let path = url
+        .strip_prefix("embedded:")
+        .ok_or_else(|| anyhow!("not an embedded store URL: {url}"))?;
+    let rules_path = std::env::var("AUDIENCE_STREAM_RULES").context("AUDIENCE_STREAM_RULES")?;
+    let text = std::fs::read_to_string(&rules_path)
+        .with_context(|| format!("cannot read rules file {rules_path}"))?;
+    let rules = audience_core::Rules::load(&text, &rules_path)?;
+    let store = audience_store_sqlite::EmbeddedStore::open(std::path::Path::new(path))
+        .map_err(|e| anyhow!("cannot open {path}: {e}"))?;
+    Ok(Shared {
+        store: std::sync::Arc::new(store),
+        rules: std::sync::Arc::new(rules),
+    })
 }
 
 /// One invocation: the body is read and deserialised as `lambda_runtime` does, then dropped

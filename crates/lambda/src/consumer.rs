@@ -9,7 +9,7 @@
 
 use crate::env::Shared;
 use audience_core::{KinesisEnvelope, Millis};
-use audience_pipeline::{process_batch, BatchOptions};
+use audience_pipeline::{process_records, BatchOptions};
 use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -33,15 +33,16 @@ pub async fn handle_until(
     stop: Option<Instant>,
 ) -> Result<KinesisEventResponse, audience_store::StoreError> {
     let started = Instant::now();
-    // The envelope is consumed: its payloads move into the records instead of being copied,
-    // so the batch is held once (the payloads stay for the dead letters of set-aside records
-    // and quarantined users).
+    // The envelope is consumed: its payloads move into the records, and each record's
+    // Base64 text is dropped as soon as it is decoded (its JSON bytes stay for the dead
+    // letters of quarantined users), so the batch is not held as text and as events at once.
     let records = event.into_raw();
     let opts = BatchOptions {
         deadline: stop,
         ..BatchOptions::default()
     };
-    let outcome = process_batch(shared.store.as_ref(), &shared.rules, &records, now, &opts).await?;
+    let outcome =
+        process_records(shared.store.as_ref(), &shared.rules, records, now, &opts).await?;
     let mut reasons: BTreeMap<&str, u64> = BTreeMap::new();
     for e in &outcome.set_aside {
         *reasons.entry(e.kind.reason()).or_default() += 1;

@@ -18,8 +18,8 @@ use crate::outbox::line_identity_entries;
 pub use crate::outbox::outbox_entries;
 use audience_core::rules::Rules;
 use audience_core::{
-    apply, decode_record, ChangeKind, Clock, DecodeError, DecodedEvent, MembershipChange, Millis,
-    RawRecord, RecordId, UserState,
+    apply_each, ChangeKind, Clock, DecodeError, DecodedEvent, Decoder, MembershipChange, Millis,
+    Payload, RawRecord, RecordId, UserState,
 };
 use audience_store::{
     AbsorbedIdentity, BatchRecord, DeadLetter, Quarantined, StateStore, StoreError, UserCommit,
@@ -98,9 +98,9 @@ pub async fn process_batch(
 ) -> Result<BatchOutcome, StoreError> {
     let mut decoded = Vec::with_capacity(records.len());
     let mut set_aside = Vec::new();
-    let clock = Clock::at(now);
+    let mut decoder = Decoder::new(&rules.decode, Clock::at(now));
     for raw in records {
-        match decode_record(raw, &rules.decode, clock) {
+        match decoder.decode(raw) {
             Ok(ev) => decoded.push(ev),
             Err(e) => set_aside.push(e),
         }
@@ -110,11 +110,77 @@ pub async fn process_batch(
         .map(|r| r.id.to_string())
         .unwrap_or_default();
     let raw_by_id: HashMap<&RecordId, &RawRecord> = records.iter().map(|r| (&r.id, r)).collect();
-    let payload = |id: &RecordId| raw_by_id.get(id).map(|r| payload_text(r));
+    let payload = |id: &RecordId| {
+        raw_by_id
+            .get(id)
+            .map(|r| truncated(payload_text(&r.payload)))
+    };
     let mut outcome =
         process_decoded(store, rules, decoded, set_aside, &batch_id, now, opts).await?;
     outcome.records = records.len();
     if opts.store_dead_letters {
+        let letters = dead_letters(&outcome, now, &payload);
+        if !letters.is_empty() {
+            store.put_dead_letters(&letters).await?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Decodes and processes one batch, consuming its records (the Lambda's path).
+///
+/// A batch is not held twice: each record's Base64 text is dropped as soon as it is decoded,
+/// and only its JSON bytes (3/4 of the Base64) stay, beside the decoded event, for as long
+/// as the batch runs — a user may still be quarantined at its commit, and its dead letters
+/// carry the payloads as received (Base64 encoded again, exactly the `data` that came).
+/// A record set aside keeps its payload as it came. The outcome is [`process_batch`]'s.
+pub async fn process_records(
+    store: &dyn StateStore,
+    rules: &Rules,
+    records: Vec<RawRecord>,
+    now: Millis,
+    opts: &BatchOptions,
+) -> Result<BatchOutcome, StoreError> {
+    let count = records.len();
+    let batch_id = records
+        .first()
+        .map(|r| r.id.to_string())
+        .unwrap_or_default();
+    let mut decoded = Vec::with_capacity(count);
+    let mut kept = Vec::with_capacity(count);
+    let mut set_aside = Vec::new();
+    let mut set_aside_payloads: HashMap<RecordId, Payload> = HashMap::new();
+    let mut decoder = Decoder::new(&rules.decode, Clock::at(now));
+    for raw in records {
+        match decoder.decode_keeping_bytes(raw) {
+            Ok((event, payload)) => {
+                decoded.push(event);
+                kept.push(payload);
+            }
+            Err((e, payload)) => {
+                set_aside_payloads.insert(e.record.clone(), payload);
+                set_aside.push(e);
+            }
+        }
+    }
+    let (mut outcome, decoded) =
+        process_events(store, rules, decoded, set_aside, &batch_id, now, opts).await?;
+    outcome.records = count;
+    if opts.store_dead_letters && (!outcome.set_aside.is_empty() || !outcome.quarantined.is_empty())
+    {
+        // `kept[i]` is the payload of `decoded[i]`.
+        let by_id: HashMap<&RecordId, usize> = decoded
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (&e.record, i))
+            .collect();
+        let payload = |id: &RecordId| {
+            if let Some(p) = set_aside_payloads.get(id) {
+                return Some(truncated(payload_text(p)));
+            }
+            let kept = kept.get(*by_id.get(id)?)?;
+            Some(truncated(payload_text(&kept.to_payload())))
+        };
         let letters = dead_letters(&outcome, now, &payload);
         if !letters.is_empty() {
             store.put_dead_letters(&letters).await?;
@@ -157,11 +223,16 @@ pub fn dead_letters(
     letters
 }
 
-fn payload_text(raw: &RawRecord) -> String {
-    let mut text = match &raw.payload {
-        audience_core::Payload::Base64(s) => s.clone(),
-        audience_core::Payload::Json(b) => String::from_utf8_lossy(b).into_owned(),
-    };
+/// A payload as a dead letter's text: the Base64 as received, or the JSON text.
+fn payload_text(payload: &Payload) -> String {
+    match payload {
+        Payload::Base64(s) => s.clone(),
+        Payload::Json(b) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+/// A dead letter keeps at most 64 KiB of a payload.
+fn truncated(mut text: String) -> String {
     if text.len() > 65_536 {
         let mut cut = 65_536;
         while !text.is_char_boundary(cut) {
@@ -172,11 +243,22 @@ fn payload_text(raw: &RawRecord) -> String {
     text
 }
 
-/// One user's work in a batch.
+/// One user's work in a batch: its events are picked out of the batch's decoded events by
+/// index (the batch is grouped without moving or copying its events).
 struct UserWork {
     user: String,
-    events: Vec<DecodedEvent>,
+    events: Vec<usize>,
     links: Vec<(String, String)>,
+}
+
+impl UserWork {
+    /// This user's events, in batch order.
+    fn events<'a>(
+        &'a self,
+        batch: &'a [DecodedEvent],
+    ) -> impl ExactSizeIterator<Item = &'a DecodedEvent> + 'a {
+        self.events.iter().map(move |&i| &batch[i])
+    }
 }
 
 /// Processes already-decoded events (the replay decodes as it reads).
@@ -190,6 +272,20 @@ pub async fn process_decoded(
     now: Millis,
     opts: &BatchOptions,
 ) -> Result<BatchOutcome, StoreError> {
+    let (outcome, _) = process_events(store, rules, events, set_aside, batch_id, now, opts).await?;
+    Ok(outcome)
+}
+
+/// [`process_decoded`], handing the events back (to find dead letters' payloads by index).
+async fn process_events(
+    store: &dyn StateStore,
+    rules: &Rules,
+    events: Vec<DecodedEvent>,
+    set_aside: Vec<DecodeError>,
+    batch_id: &str,
+    now: Millis,
+    opts: &BatchOptions,
+) -> Result<(BatchOutcome, Vec<DecodedEvent>), StoreError> {
     let decoded_count = events.len();
     let mut outcome = BatchOutcome {
         records: decoded_count + set_aside.len(),
@@ -201,7 +297,9 @@ pub async fn process_decoded(
         .iter()
         .filter_map(|e| e.arrival_ms.or(e.event.arrival_timestamp))
         .max();
-    let work = group(store, rules, events).await?;
+    let batch = events;
+    let work = group(store, rules, &batch).await?;
+    let events = batch.as_slice();
     // One bulk load for the whole batch (BatchGetItem in DynamoDB), one bulk commit; only
     // users that lost a race are reloaded and re-applied, one by one.
     let mut keys: Vec<String> = work.iter().map(|w| w.user.clone()).collect();
@@ -215,6 +313,7 @@ pub async fn process_decoded(
     let retries = commit_all(
         store,
         rules,
+        events,
         work,
         &loaded,
         batch_id,
@@ -223,7 +322,17 @@ pub async fn process_decoded(
         &mut outcome,
     )
     .await;
-    retry_conflicts(store, rules, retries, batch_id, now, opts, &mut outcome).await;
+    retry_conflicts(
+        store,
+        rules,
+        events,
+        retries,
+        batch_id,
+        now,
+        opts,
+        &mut outcome,
+    )
+    .await;
     if !outcome.quarantined.is_empty() {
         let entries: Vec<Quarantined> = outcome
             .quarantined
@@ -243,19 +352,20 @@ pub async fn process_decoded(
         newest_arrival,
     )
     .await?;
-    Ok(outcome)
+    Ok((outcome, batch))
 }
 
-/// Resolves identities and groups the events by user (key order).
+/// Resolves identities and groups the events by user (key order), as indexes into `events`.
 async fn group(
     store: &dyn StateStore,
     rules: &Rules,
-    events: Vec<DecodedEvent>,
+    events: &[DecodedEvent],
 ) -> Result<Vec<UserWork>, StoreError> {
-    let resolved = resolve(store, &events, &rules.decode).await?;
-    let mut groups: BTreeMap<String, Vec<DecodedEvent>> = BTreeMap::new();
-    for (ev, user) in events.into_iter().zip(resolved.users) {
-        groups.entry(user).or_default().push(ev);
+    let resolved = resolve(store, events, &rules.decode).await?;
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, (ev, user)) in events.iter().zip(&resolved.users).enumerate() {
+        let user = user.as_deref().unwrap_or(&ev.key.id);
+        groups.entry(user).or_default().push(i);
     }
     let mut links_by_user: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for (endpoint, user) in &resolved.new_links {
@@ -269,8 +379,8 @@ async fn group(
     Ok(groups
         .into_iter()
         .map(|(user, events)| UserWork {
-            links: links_by_user.remove(&user).unwrap_or_default(),
-            user,
+            links: links_by_user.remove(user).unwrap_or_default(),
+            user: user.to_string(),
             events,
         })
         .collect())
@@ -285,16 +395,16 @@ pub struct QuarantinedUser {
     pub record_ids: Vec<RecordId>,
 }
 
-fn quarantine(
+fn quarantine<'e>(
     outcome: &mut BatchOutcome,
     user: &str,
     reason: &str,
     message: String,
-    events: &[DecodedEvent],
+    events: impl ExactSizeIterator<Item = &'e DecodedEvent>,
     now: Millis,
 ) {
     tracing::warn!(user_records = events.len(), reason, error = %message, "user quarantined; its records are kept as dead letters");
-    let record_ids: Vec<RecordId> = events.iter().map(|e| e.record.clone()).collect();
+    let record_ids: Vec<RecordId> = events.map(|e| e.record.clone()).collect();
     outcome.quarantined.push(QuarantinedUser {
         entry: Quarantined {
             user: user.to_string(),
@@ -311,12 +421,17 @@ fn quarantine(
     });
 }
 
-fn fail(outcome: &mut BatchOutcome, user: &str, evs: &[DecodedEvent], e: &str) {
+fn fail<'e>(
+    outcome: &mut BatchOutcome,
+    user: &str,
+    evs: impl ExactSizeIterator<Item = &'e DecodedEvent>,
+    e: &str,
+) {
     tracing::warn!(user_records = evs.len(), error = %e, "user commit failed; records will be retried");
     let message = format!("user `{user}`: {e}");
     outcome
         .failed
-        .extend(evs.iter().map(|ev| (ev.record.clone(), message.clone())));
+        .extend(evs.map(|ev| (ev.record.clone(), message.clone())));
 }
 
 /// Prepares every user from the bulk load and commits them together; returns the users that
@@ -325,6 +440,7 @@ fn fail(outcome: &mut BatchOutcome, user: &str, evs: &[DecodedEvent], e: &str) {
 async fn commit_all(
     store: &dyn StateStore,
     rules: &Rules,
+    batch: &[DecodedEvent],
     work: Vec<UserWork>,
     loaded: &UserLoad,
     batch_id: &str,
@@ -341,7 +457,7 @@ async fn commit_all(
                 &w.user,
                 "unreadable_state",
                 message,
-                &w.events,
+                w.events(batch),
                 now,
             );
             continue;
@@ -350,10 +466,17 @@ async fn commit_all(
         for (endpoint, _) in &w.links {
             if let Some(why) = loaded.unreadable.get(endpoint) {
                 let message = format!("stored state is unreadable: {why}");
-                quarantine(outcome, endpoint, "unreadable_state", message, &[], now);
+                quarantine(
+                    outcome,
+                    endpoint,
+                    "unreadable_state",
+                    message,
+                    std::iter::empty(),
+                    now,
+                );
             }
         }
-        let prepared = prepare(rules, &w, &loaded.states, batch_id, now);
+        let prepared = prepare(rules, batch, &w, &loaded.states, batch_id, now);
         ready.push((w, prepared));
     }
     if opts.past_deadline() {
@@ -362,19 +485,27 @@ async fn commit_all(
             fail(
                 outcome,
                 &w.user,
-                &w.events,
+                w.events(batch),
                 "deadline reached before its commit started",
             );
         }
         return Vec::new();
     }
-    let commits: Vec<UserCommit> = ready.iter().filter_map(|(_, p)| p.commit.clone()).collect();
+    // The commits move out of `ready` (not copied) and back in order after the store's answer.
+    let commits: Vec<UserCommit> = ready
+        .iter_mut()
+        .filter_map(|(_, p)| p.commit.take())
+        .collect();
     let mut results = store.commit_users(&commits).await.into_iter();
+    let mut commits = commits.into_iter();
     let mut retries = Vec::new();
     for (w, prepared) in ready {
-        let Some(commit) = prepared.commit else {
+        if !prepared.commits {
             outcome.duplicates += prepared.duplicates;
             outcome.unchanged += w.events.len() - prepared.duplicates;
+            continue;
+        }
+        let Some(commit) = commits.next() else {
             continue;
         };
         let result = results.next().unwrap_or_else(|| {
@@ -394,19 +525,21 @@ async fn commit_all(
                 &w.user,
                 "rejected_by_store",
                 e.to_string(),
-                &w.events,
+                w.events(batch),
                 now,
             ),
-            Err(e) => fail(outcome, &w.user, &w.events, &e.to_string()),
+            Err(e) => fail(outcome, &w.user, w.events(batch), &e.to_string()),
         }
     }
     retries
 }
 
 /// Reloads, re-applies and commits each user that lost a race, concurrently.
+#[allow(clippy::too_many_arguments)]
 async fn retry_conflicts(
     store: &dyn StateStore,
     rules: &Rules,
+    batch: &[DecodedEvent],
     retries: Vec<UserWork>,
     batch_id: &str,
     now: Millis,
@@ -414,7 +547,7 @@ async fn retry_conflicts(
     outcome: &mut BatchOutcome,
 ) {
     let jobs = retries.into_iter().map(|w| async move {
-        let result = commit_with_retries(store, rules, &w, batch_id, now, opts).await;
+        let result = commit_with_retries(store, rules, batch, &w, batch_id, now, opts).await;
         (w, result)
     });
     let results: Vec<_> = stream::iter(jobs)
@@ -433,18 +566,18 @@ async fn retry_conflicts(
                 outcome.changes.extend(done.changes);
             }
             Err(RetryError::Quarantine(reason, message)) => {
-                quarantine(outcome, &w.user, reason, message, &w.events, now)
+                quarantine(outcome, &w.user, reason, message, w.events(batch), now)
             }
             Err(RetryError::Deadline) => {
                 outcome.deferred += w.events.len();
                 fail(
                     outcome,
                     &w.user,
-                    &w.events,
+                    w.events(batch),
                     "deadline reached before its commit started",
                 );
             }
-            Err(RetryError::Store(e)) => fail(outcome, &w.user, &w.events, &e.to_string()),
+            Err(RetryError::Store(e)) => fail(outcome, &w.user, w.events(batch), &e.to_string()),
         }
     }
 }
@@ -490,8 +623,11 @@ struct UserDone {
 
 /// One user's commit, computed from loaded state (no I/O).
 struct Prepared {
-    /// `None` when nothing changed (every record was a duplicate or a no-op).
+    /// `None` when nothing changed (every record was a duplicate or a no-op), or once taken
+    /// out to be sent.
     commit: Option<UserCommit>,
+    /// Whether there is a commit to send (still true after `commit` was taken).
+    commits: bool,
     duplicates: usize,
 }
 
@@ -499,6 +635,7 @@ struct Prepared {
 /// the commit. `loaded` holds the user and the linked endpoints' states, as read.
 fn prepare(
     rules: &Rules,
+    batch: &[DecodedEvent],
     w: &UserWork,
     loaded: &HashMap<String, UserState>,
     batch_id: &str,
@@ -538,12 +675,13 @@ fn prepare(
             version: ep_state.version,
         });
     }
-    let applied = apply(&merged, &w.events, rules, now);
+    let applied = apply_each(&merged, w.events(batch), rules, now);
     let duplicates = applied.duplicates.len();
     let dirty = applied.is_dirty(base) || !absorbed.is_empty() || !w.links.is_empty();
     if !dirty {
         return Prepared {
             commit: None,
+            commits: false,
             duplicates,
         };
     }
@@ -567,6 +705,7 @@ fn prepare(
             batch_id: batch_id.to_string(),
             prior_next_flip_at: base.next_flip_at,
         }),
+        commits: true,
         duplicates,
     }
 }
@@ -583,6 +722,7 @@ enum RetryError {
 async fn commit_with_retries(
     store: &dyn StateStore,
     rules: &Rules,
+    batch: &[DecodedEvent],
     w: &UserWork,
     batch_id: &str,
     now: Millis,
@@ -603,7 +743,7 @@ async fn commit_with_retries(
                 format!("stored state is unreadable: {why}"),
             ));
         }
-        let prepared = prepare(rules, w, &loaded.states, batch_id, now);
+        let prepared = prepare(rules, batch, w, &loaded.states, batch_id, now);
         let Some(commit) = prepared.commit else {
             return Ok(UserDone {
                 duplicates: prepared.duplicates,

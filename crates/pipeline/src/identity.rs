@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 
 /// The user each event belongs to, and the links this batch reveals (endpoint → user).
 pub struct Resolved {
-    /// Final user key per event, same order as the input.
-    pub users: Vec<String>,
+    /// Final user key per event, same order as the input: `None` when it is the event's own
+    /// key (`event.key.id`; most events), so no key is copied for those.
+    pub users: Vec<Option<String>>,
     /// Links seen in this batch and not yet stored: endpoint → user.
     pub new_links: BTreeMap<String, String>,
 }
@@ -51,10 +52,10 @@ pub async fn resolve(
                 batch_links
                     .get(&e.key.id)
                     .or_else(|| stored.get(&e.key.id))
+                    .filter(|user| **user != e.key.id)
                     .cloned()
-                    .unwrap_or_else(|| e.key.id.clone())
             } else {
-                e.key.id.clone()
+                None
             }
         })
         .collect();

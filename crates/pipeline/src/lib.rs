@@ -10,5 +10,7 @@ pub mod identity;
 pub mod maintenance;
 pub mod outbox;
 
-pub use batch::{process_batch, process_decoded, BatchOptions, BatchOutcome, QuarantinedUser};
+pub use batch::{
+    process_batch, process_decoded, process_records, BatchOptions, BatchOutcome, QuarantinedUser,
+};
 pub use maintenance::{diff_rules, sweep, RulesDiff, SweepOutcome};

@@ -109,14 +109,15 @@ impl DynamoStore {
                 .map(|_| Err(StoreError::Unavailable(message.clone())))
                 .collect();
         }
-        let puts: Vec<_> = ready
-            .iter()
-            .map(|(i, r)| {
-                let i = *i;
-                let put = self.put_user(r);
-                async move { (i, put.await) }
-            })
-            .collect();
+        // Futures made as they are polled (COMMIT_CONCURRENCY at a time), not all up front.
+        // By index, as in `fan_out`: a closure over `&(usize, Ready)` is not general enough
+        // for the `Send` check of the trait's boxed future.
+        let puts = (0..ready.len()).map(|k| {
+            let (i, r) = &ready[k];
+            let i = *i;
+            let put = self.put_user(r);
+            async move { (i, put.await) }
+        });
         let written: Vec<(usize, StoreResult<()>)> = futures::stream::iter(puts)
             .buffer_unordered(COMMIT_CONCURRENCY)
             .collect()

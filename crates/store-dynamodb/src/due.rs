@@ -60,25 +60,22 @@ impl DynamoStore {
                 ));
             }
         }
-        let writes: Vec<_> = writes
-            .into_iter()
-            .map(|(k, elements)| async move {
-                let resp = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(k))
-                    .update_expression("ADD #d :d")
-                    .set_expression_attribute_names(Some(names([("#d", A_DUE)])))
-                    .expression_attribute_values(":d", AttributeValue::Ss(elements))
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("UpdateItem (due index)", &self.table, e))?;
-                self.metrics.record(Access::Write, resp.consumed_capacity());
-                Ok::<(), StoreError>(())
-            })
-            .collect();
+        let writes = writes.into_iter().map(|(k, elements)| async move {
+            let resp = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(k))
+                .update_expression("ADD #d :d")
+                .set_expression_attribute_names(Some(names([("#d", A_DUE)])))
+                .expression_attribute_values(":d", AttributeValue::Ss(elements))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(|e| sdk_error("UpdateItem (due index)", &self.table, e))?;
+            self.metrics.record(Access::Write, resp.consumed_capacity());
+            Ok::<(), StoreError>(())
+        });
         futures::stream::iter(writes)
             .buffer_unordered(FAN_OUT)
             .try_collect::<Vec<()>>()

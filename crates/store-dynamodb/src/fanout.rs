@@ -163,15 +163,18 @@ impl DynamoStore {
         }
         self.register(&registry_keys(fanouts.iter().map(|(_, p)| *p)))
             .await?;
-        let writes: Vec<_> = plan(fanouts).into_iter().map(|w| self.write(w)).collect();
-        futures::stream::iter(writes)
+        // The request futures are made as they are polled, FAN_OUT at a time: made all at once,
+        // the thousands of a 10,000-record batch held ~16 MB (each holds the SDK's state).
+        futures::stream::iter(plan(fanouts).into_iter().map(|w| self.write(w)))
             .buffer_unordered(FAN_OUT)
             .try_collect::<Vec<()>>()
             .await?;
-        let clears: Vec<_> = fanouts
-            .iter()
-            .map(|(user, p)| self.clear_pending(user, p.version))
-            .collect();
+        // By index: a closure over `&(&str, &PendingFanOut)` is not general enough for the
+        // `Send` check of the trait's boxed future.
+        let clears = (0..fanouts.len()).map(|k| {
+            let (user, p) = fanouts[k];
+            self.clear_pending(user, p.version)
+        });
         futures::stream::iter(clears)
             .buffer_unordered(FAN_OUT)
             .try_collect::<Vec<()>>()
