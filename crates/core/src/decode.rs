@@ -342,6 +342,15 @@ pub struct Decoder<'a> {
     buf: Vec<u8>,
 }
 
+/// A record set aside by [`Decoder::decode_keeping_bytes`]: why, and its payload as it came.
+#[derive(Debug, Clone)]
+pub struct SetAside {
+    /// The record and the cause.
+    pub error: DecodeError,
+    /// The payload as received (for the dead letter).
+    pub payload: Payload,
+}
+
 /// What decoding found in a record, before the record's ID is attached.
 struct Decoded {
     key: UserKey,
@@ -378,37 +387,16 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// Decodes and admits one record, consuming it: the record's ID moves into the result
-    /// and its payload is dropped once decoded, unless the record is set aside, in which
-    /// case the payload comes back with the error (for the dead letter).
-    pub fn decode_owned(&mut self, raw: RawRecord) -> Result<DecodedEvent, (DecodeError, Payload)> {
-        let RawRecord {
-            id,
-            payload,
-            arrival_ms,
-        } = raw;
-        match self.decode_parts(&payload, arrival_ms) {
-            Ok(d) => Ok(DecodedEvent {
-                record: id,
-                key: d.key,
-                event: d.event,
-                arrival_ms,
-                fingerprint: d.fingerprint,
-                line_trusted: d.line_trusted,
-            }),
-            Err(kind) => Err((DecodeError { record: id, kind }, payload)),
-        }
-    }
-
-    /// Like [`decode_owned`](Self::decode_owned), but keeps the record's payload in its
-    /// compact form: on success the event comes with the payload's JSON bytes (a Base64
-    /// payload decoded: 3/4 of its size, and encoding it again gives back the `data` as
-    /// received), for a caller that may still need the original payload (a dead letter)
-    /// after the Base64 text is gone. A record set aside gets its payload back as it came.
+    /// Decodes and admits one record, consuming it (its ID moves into the result) and keeping
+    /// its payload in a compact form: on success the event comes with the payload's JSON
+    /// bytes (a Base64 payload decoded: 3/4 of its size, and encoding it again gives back the
+    /// `data` as received), for a caller that may still need the original payload (a dead
+    /// letter) after the Base64 text is gone. A record set aside gets its payload back as it
+    /// came (boxed: set-aside records are rare).
     pub fn decode_keeping_bytes(
         &mut self,
         raw: RawRecord,
-    ) -> Result<(DecodedEvent, KeptPayload), (DecodeError, Payload)> {
+    ) -> Result<(DecodedEvent, KeptPayload), Box<SetAside>> {
         let RawRecord {
             id,
             payload,
@@ -425,7 +413,10 @@ impl<'a> Decoder<'a> {
                         base64: true,
                     },
                     Err(kind) => {
-                        return Err((DecodeError { record: id, kind }, Payload::Base64(text)))
+                        return Err(Box::new(SetAside {
+                            error: DecodeError { record: id, kind },
+                            payload: Payload::Base64(text),
+                        }))
                     }
                 }
             }
@@ -447,7 +438,10 @@ impl<'a> Decoder<'a> {
                 },
                 kept,
             )),
-            Err(kind) => Err((DecodeError { record: id, kind }, kept.into_payload())),
+            Err(kind) => Err(Box::new(SetAside {
+                error: DecodeError { record: id, kind },
+                payload: kept.into_payload(),
+            })),
         }
     }
 

@@ -26,7 +26,7 @@ pub use apply::{apply, apply_each, reevaluate, Applied, Cause, ChangeKind, Membe
 pub use codec::{decode_state, encode_state, CodecError};
 pub use decode::{
     decode_record, DecodeError, DecodeErrorKind, DecodeOptions, DecodedEvent, Decoder, KeyField,
-    LineIdSource, UserKey,
+    LineIdSource, SetAside, UserKey,
 };
 pub use eval::{evaluate_all, explain, next_flip_at, Explanation};
 pub use event::PinpointEvent;

@@ -19,7 +19,7 @@ pub use crate::outbox::outbox_entries;
 use audience_core::rules::Rules;
 use audience_core::{
     apply_each, ChangeKind, Clock, DecodeError, DecodedEvent, Decoder, MembershipChange, Millis,
-    Payload, RawRecord, RecordId, UserState,
+    Payload, RawRecord, RecordId, SetAside, UserState,
 };
 use audience_store::{
     AbsorbedIdentity, BatchRecord, DeadLetter, Quarantined, StateStore, StoreError, UserCommit,
@@ -157,9 +157,10 @@ pub async fn process_records(
                 decoded.push(event);
                 kept.push(payload);
             }
-            Err((e, payload)) => {
-                set_aside_payloads.insert(e.record.clone(), payload);
-                set_aside.push(e);
+            Err(aside) => {
+                let SetAside { error, payload } = *aside;
+                set_aside_payloads.insert(error.record.clone(), payload);
+                set_aside.push(error);
             }
         }
     }

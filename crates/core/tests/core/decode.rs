@@ -243,9 +243,9 @@ fn one_decoder_for_many_records_decodes_each_as_alone() {
                     (a, b) => panic!("payload changed form: {a:?} → {b:?}"),
                 }
             }
-            Err((e, payload)) => {
-                assert_eq!(Err(e), alone, "record {}", r.id);
-                match (&r.payload, payload) {
+            Err(aside) => {
+                assert_eq!(Err(aside.error), alone, "record {}", r.id);
+                match (&r.payload, aside.payload) {
                     (Payload::Base64(a), Payload::Base64(b)) => assert_eq!(a, &b),
                     (Payload::Json(a), Payload::Json(b)) => assert_eq!(a, &b),
                     (a, b) => panic!("payload changed form: {a:?} → {b:?}"),
