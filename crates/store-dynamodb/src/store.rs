@@ -1,5 +1,5 @@
 //! `impl StateStore for DynamoStore`: reads by key (BatchGetItem), by partition (Query); the
-//! only Scan is `scan_users`. Commits are in `commit.rs`, the fan-out in `fanout.rs`, the due
+//! only Scan is `scan_users` (whole, or one segment of a parallel scan: `scan_users_part`). Commits are in `commit.rs`, the fan-out in `fanout.rs`, the due
 //! index in `due.rs`, the outbox in `outbox.rs`.
 
 use crate::errors::{corrupt, sdk_error};
@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const RETENTION_DAYS: u64 = 90;
 /// Concurrent requests for fan-out reads (per segment, per day) and acks.
 const FAN_OUT: usize = 16;
+/// DynamoDB's largest `TotalSegments` of a parallel scan.
+const MAX_SCAN_SEGMENTS: i32 = 1_000_000;
 /// The widest day range `batches` reads (one Query per day).
 const MAX_BATCH_DAYS: i64 = 3_660;
 
@@ -34,6 +36,12 @@ pub(crate) fn now_secs() -> u64 {
 /// The wall clock, epoch milliseconds.
 pub(crate) fn now_millis() -> Millis {
     audience_clock::now_millis()
+}
+
+fn scan_part_error(part: u32, total: u32) -> StoreError {
+    StoreError::Other(format!(
+        "scan part {part} of {total}: DynamoDB splits a scan into at most {MAX_SCAN_SEGMENTS} segments"
+    ))
 }
 
 fn expires_at() -> u64 {
@@ -338,48 +346,27 @@ impl StateStore for DynamoStore {
     }
 
     async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<ScanPage> {
-        let mut page = ScanPage::default();
-        let mut start = after.map(|a| key(user_pk(a), USER_SK));
-        let mut seen = 0;
-        loop {
-            let resp = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("#sk = :s")
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":s", s(USER_SK))
-                .limit(i32::try_from(limit.max(25)).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(|e| sdk_error("Scan (users)", &self.table, e))?;
-            self.metrics.record(Access::Read, resp.consumed_capacity());
-            for item in resp.items() {
-                if seen == limit {
-                    return Ok(page);
-                }
-                let Some(user) = get_s(item, PK).and_then(user_of_pk) else {
-                    continue;
-                };
-                seen += 1;
-                match state_of(item) {
-                    Ok(state) => page.users.push(state),
-                    Err(why) => {
-                        page.unreadable.insert(user.to_string(), why);
-                    }
-                }
-                page.next = Some(user.to_string());
-            }
-            match resp.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => {
-                    page.next = None;
-                    return Ok(page);
-                }
-            }
+        self.scan_users_impl(None, after, limit).await
+    }
+
+    /// DynamoDB's parallel scan: `Segment` = `part`, `TotalSegments` = `total`.
+    async fn scan_users_part(
+        &self,
+        part: u32,
+        total: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<ScanPage> {
+        check_scan_part(part, total)?;
+        let (segment, segments) = (
+            i32::try_from(part).map_err(|_| scan_part_error(part, total))?,
+            i32::try_from(total).map_err(|_| scan_part_error(part, total))?,
+        );
+        if segments > MAX_SCAN_SEGMENTS {
+            return Err(scan_part_error(part, total));
         }
+        self.scan_users_impl(Some((segment, segments)), after, limit)
+            .await
     }
 
     async fn destination_state(
@@ -553,5 +540,62 @@ impl DynamoStore {
             .map_err(|e| sdk_error(what, &self.table, e))?;
         self.metrics.record(Access::Write, resp.consumed_capacity());
         Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// A page of users from the whole table or from one segment of a parallel scan. The
+    /// cursor is the last user listed: its key is the scan's `ExclusiveStartKey`, which lies
+    /// in the same segment.
+    async fn scan_users_impl(
+        &self,
+        segment: Option<(i32, i32)>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<ScanPage> {
+        let mut page = ScanPage::default();
+        let mut start = after.map(|a| key(user_pk(a), USER_SK));
+        let mut seen = 0;
+        loop {
+            let resp = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#sk = :s")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":s", s(USER_SK))
+                .limit(i32::try_from(limit.max(25)).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .set_segment(segment.map(|(part, _)| part))
+                .set_total_segments(segment.map(|(_, total)| total))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(|e| sdk_error("Scan (users)", &self.table, e))?;
+            self.metrics.record(Access::Read, resp.consumed_capacity());
+            for item in resp.items() {
+                if seen == limit {
+                    return Ok(page);
+                }
+                let Some(user) = get_s(item, PK).and_then(user_of_pk) else {
+                    continue;
+                };
+                seen += 1;
+                match state_of(item) {
+                    Ok(state) => page.users.push(state),
+                    Err(why) => {
+                        page.unreadable.insert(user.to_string(), why);
+                    }
+                }
+                page.next = Some(user.to_string());
+            }
+            match resp.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => {
+                    page.next = None;
+                    return Ok(page);
+                }
+            }
+        }
     }
 }

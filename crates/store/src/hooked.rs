@@ -38,7 +38,7 @@ pub enum Op {
     Ledger,
     /// [`StateStore::due_users`]
     DueUsers,
-    /// [`StateStore::scan_users`]
+    /// [`StateStore::scan_users`] and [`StateStore::scan_users_part`]
     ScanUsers,
     /// [`StateStore::destination_state`]
     DestinationState,
@@ -224,6 +224,19 @@ impl<H: Hooks> StateStore for HookedStore<'_, H> {
     }
     async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<ScanPage> {
         hooked!(self, Op::ScanUsers, self.inner.scan_users(after, limit))
+    }
+    async fn scan_users_part(
+        &self,
+        part: u32,
+        total: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<ScanPage> {
+        hooked!(
+            self,
+            Op::ScanUsers,
+            self.inner.scan_users_part(part, total, after, limit)
+        )
     }
     async fn destination_state(
         &self,

@@ -24,6 +24,20 @@ use async_trait::async_trait;
 use audience_core::Millis;
 use std::collections::{BTreeMap, HashMap};
 
+/// The reserved destination kind under which [`StateStore::job_progress`] is kept by default.
+pub const JOB_PROGRESS_KIND: &str = "_job";
+
+/// Checks the part of a parallel scan ([`StateStore::scan_users_part`]).
+pub fn check_scan_part(part: u32, total: u32) -> StoreResult<()> {
+    if part < total {
+        Ok(())
+    } else {
+        Err(StoreError::Other(format!(
+            "scan part {part} is outside 0..{total}"
+        )))
+    }
+}
+
 /// Where state lives. All methods are safe to call concurrently.
 #[async_trait]
 pub trait StateStore: Send + Sync {
@@ -115,6 +129,40 @@ pub trait StateStore: Send + Sync {
     /// choosing (key order for SQLite, scan order for DynamoDB). Unreadable users are listed
     /// in the page, not fatal.
     async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<ScanPage>;
+
+    /// One part of a parallel scan over all users: the users are split into `total` disjoint
+    /// parts (`part` in `0..total`) that together hold every user once, each paged like
+    /// [`StateStore::scan_users`] (`after` is the `next` of the same part's previous page).
+    /// DynamoDB scans the parts in parallel (`Segment`/`TotalSegments`); the default puts
+    /// every user in part 0 and leaves the others empty (stores without a parallel scan, such
+    /// as the embedded SQLite store). A `part` outside `0..total` is an error.
+    async fn scan_users_part(
+        &self,
+        part: u32,
+        total: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<ScanPage> {
+        check_scan_part(part, total)?;
+        if part == 0 {
+            self.scan_users(after, limit).await
+        } else {
+            Ok(ScanPage::default())
+        }
+    }
+
+    /// The saved progress of a resumable job (e.g. `rules apply`), by name; `None` when none
+    /// was saved. The default keeps it as the destination state of the reserved kind `_job`
+    /// (destination kinds start with a lowercase letter, so none can be named so).
+    async fn job_progress(&self, job: &str) -> StoreResult<Option<serde_json::Value>> {
+        self.destination_state(JOB_PROGRESS_KIND, job).await
+    }
+
+    /// Replaces the saved progress of a resumable job.
+    async fn put_job_progress(&self, job: &str, progress: &serde_json::Value) -> StoreResult<()> {
+        self.put_destination_state(JOB_PROGRESS_KIND, job, progress)
+            .await
+    }
 
     /// A destination's remembered state for a segment (audience ID, last import job…).
     async fn destination_state(

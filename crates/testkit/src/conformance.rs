@@ -66,6 +66,73 @@ pub async fn run(store: &dyn StateStore) {
     quarantine_round_trip(store).await;
     consistent_member_reads(store).await;
     leases(store).await;
+    parallel_scan_parts_and_job_progress(store).await;
+}
+
+/// The parts of a parallel scan hold every user exactly once, whatever the number of parts
+/// (the embedded store keeps everyone in part 0); a part outside the range is an error; a
+/// job's progress round-trips and is apart from destination states.
+async fn parallel_scan_parts_and_job_progress(store: &dyn StateStore) {
+    for i in 0..7 {
+        let user = format!("p-user-{i}");
+        store
+            .commit_user(&commit(&user, 0, &[], T0))
+            .await
+            .expect("commit");
+    }
+    let total_users = store.user_count().await.expect("count");
+    for total in [1u32, 3] {
+        let mut seen: Vec<String> = Vec::new();
+        for part in 0..total {
+            let mut after: Option<String> = None;
+            loop {
+                let page = store
+                    .scan_users_part(part, total, after.as_deref(), 2)
+                    .await
+                    .expect("scan part");
+                assert!(page.users.len() <= 2, "a page holds at most `limit` users");
+                seen.extend(page.users.into_iter().map(|u| u.user));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+        }
+        let listed = seen.len();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(
+            listed,
+            seen.len(),
+            "{total} parts list a user twice: {seen:?}"
+        );
+        assert_eq!(
+            listed as u64, total_users,
+            "{total} parts together list every user"
+        );
+    }
+    assert!(
+        store.scan_users_part(3, 3, None, 2).await.is_err(),
+        "part 3 of 3 does not exist"
+    );
+    assert_eq!(store.job_progress("p-job").await.expect("progress"), None);
+    let progress = json!({"cursor": "p-user-3", "done": false});
+    store
+        .put_job_progress("p-job", &progress)
+        .await
+        .expect("save progress");
+    assert_eq!(
+        store.job_progress("p-job").await.expect("progress"),
+        Some(progress)
+    );
+    assert_eq!(
+        store
+            .destination_state("line", "p-job")
+            .await
+            .expect("state"),
+        None,
+        "a job's progress is not a destination's state"
+    );
 }
 
 /// Both stores refuse what DynamoDB cannot hold, per user, writing nothing.
