@@ -1,6 +1,6 @@
 //! The pipeline: runs the pure core against a [`StateStore`] — decode a batch, resolve
-//! identities, load users, apply, commit with optimistic retries — and the sweep and rules
-//! diff over stored state.
+//! identities, load users, apply, commit with optimistic retries — and the sweep, the rules
+//! diff and `rules apply` (publishing a rules change) over stored state.
 //!
 //! The consumer Lambda, the replay tool and the sweep all call this crate, so a batch is
 //! processed the same way everywhere. It knows nothing about DynamoDB or SQLite.
@@ -9,6 +9,8 @@ pub mod batch;
 pub mod identity;
 pub mod maintenance;
 pub mod outbox;
+pub mod rules_apply;
 
 pub use batch::{process_batch, process_decoded, BatchOptions, BatchOutcome, QuarantinedUser};
 pub use maintenance::{diff_rules, sweep, RulesDiff, SweepOutcome};
+pub use rules_apply::{apply_rules, ApplyCounts, ApplyError, ApplyOptions, ApplyOutcome, Start};
