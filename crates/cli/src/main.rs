@@ -163,7 +163,7 @@ enum Command {
     ///
     /// Example: curl -u devkey: -H 'content-type: application/json' -d '{"batch": [{"type": "track", "event": "Order Completed", "userId": "user-1"}]}' http://127.0.0.1:8088/v1/batch
     Collect(commands::collect::CollectArgs),
-    /// Check a rules file, or diff two over the stored users.
+    /// Check a rules file, diff two over the stored users, or apply a new one to them.
     #[command(subcommand)]
     Rules(commands::rules::RulesCommand),
     /// Generate realistic fixture events (deterministic for a seed).

@@ -10,6 +10,7 @@ pub mod recover;
 pub mod replay;
 pub mod report;
 pub mod rules;
+pub mod rules_apply;
 pub mod stats;
 pub mod sweep;
 pub mod sync;

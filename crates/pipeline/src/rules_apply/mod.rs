@@ -98,10 +98,11 @@ pub enum ApplyError {
     /// The new rules drop segments that still have members, and `drop_removed` was not set.
     #[error(
         "the new rules drop segments that still have members: {}. Their members would leave, but \
-         no destination would hear of it (a segment not in the rules is never synced), so its \
-         LINE audience or Pinpoint segment would stay as last synced. Either keep the segment with \
-         a condition nobody meets, apply, sync, then drop it (destinations emptied; docs/rules.md), \
-         or pass --drop-removed to drop it and leave its destinations as they are",
+         no destination would hear of it (a segment not in the rules is never synced), so their \
+         LINE audiences and Pinpoint segments would stay as last synced. Either keep each such \
+         segment with a condition nobody meets, apply, sync, then drop it (its destinations are \
+         emptied; docs/rules.md), or pass --drop-removed to drop them and leave their \
+         destinations as they are",
         list(.0)
     )]
     RemovedSegments(BTreeMap<String, i64>),
