@@ -3,6 +3,7 @@
 //! aws-lambda-rust-runtime's examples). The binaries in `src/bin/` only wire a handler to
 //! `lambda_runtime::run(service_fn(...))`.
 
+pub mod attributes;
 pub mod collector;
 pub mod consumer;
 pub mod emf;
