@@ -47,6 +47,9 @@ pub const A_REMOVED: &str = "r";
 pub const A_ENTRIES: &str = "e";
 /// Due items: string set of `<instant>|<user>`.
 pub const A_DUE: &str = "d";
+/// A user item being erased: the erasure record (binary, `erase`) that replaced its state
+/// until the erasure's exits, counters and outbox entries are written and the item deleted.
+pub const A_ERASURE: &str = "er";
 /// Dead letter: reason code.
 pub const A_REASON: &str = "reason";
 /// Dead letter: message.
@@ -124,6 +127,12 @@ pub fn parse_due_element(element: &str) -> Option<(i64, &str)> {
 
 /// `L#<endpoint>`: the user an endpoint belongs to.
 pub fn link_pk(endpoint: &str) -> String {
+    format!("L#{endpoint}")
+}
+
+/// Sort key, in the user's own partition `U#<user>`, of the reverse entry of a link
+/// `L#<endpoint>` → user: `L#<endpoint>` (so an erasure finds every link of the user).
+pub fn user_link_sk(endpoint: &str) -> String {
     format!("L#{endpoint}")
 }
 
