@@ -6,9 +6,11 @@
 //! processed the same way everywhere. It knows nothing about DynamoDB or SQLite.
 
 pub mod batch;
+pub mod erase;
 pub mod identity;
 pub mod maintenance;
 pub mod outbox;
 
+pub use erase::{erase_user, EraseReport};
 pub use batch::{process_batch, process_decoded, BatchOptions, BatchOutcome, QuarantinedUser};
 pub use maintenance::{diff_rules, sweep, RulesDiff, SweepOutcome};
