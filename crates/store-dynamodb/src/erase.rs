@@ -460,23 +460,30 @@ impl DynamoStore {
             .try_collect()
             .await?;
         let mut count = deleted.iter().filter(|d| **d).count() as u64;
-        let result = self
+        // The other direction: the user's key as an identity of someone else, and that
+        // owner's reverse entry naming it.
+        let resp = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key(link_pk(user), LINK_SK)))
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
+            .return_values(ReturnValue::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-            .map(|r| r.consumed_capacity().cloned());
-        if self.conditional("DeleteItem (link keyed by the user)", result)? {
-            count += 1;
-        }
-        let requests = reverse_sks
+            .map_err(|err| sdk_error("DeleteItem (link keyed by the user)", &self.table, err))?;
+        self.metrics.record(Access::Write, resp.consumed_capacity());
+        let mut reverse_keys: Vec<Item> = reverse_sks
             .into_iter()
-            .map(|sk| delete_request(key(user_pk(user), sk)))
+            .map(|sk| key(user_pk(user), sk))
+            .collect();
+        if let Some(owner) = resp.attributes().and_then(|a| get_s(a, A_USR)) {
+            count += 1;
+            reverse_keys.push(key(user_pk(owner), user_link_sk(user)));
+        }
+        let requests = reverse_keys
+            .into_iter()
+            .map(delete_request)
             .collect::<StoreResult<Vec<_>>>()?;
         self.batch_write("BatchWriteItem (link reverse entries)", requests)
             .await?;

@@ -2,6 +2,7 @@
 
 mod absorbed;
 mod destinations;
+mod erasure;
 mod dry_run;
 mod lease;
 mod line_faults;
