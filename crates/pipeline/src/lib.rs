@@ -11,6 +11,6 @@ pub mod identity;
 pub mod maintenance;
 pub mod outbox;
 
-pub use erase::{erase_user, EraseReport};
 pub use batch::{process_batch, process_decoded, BatchOptions, BatchOutcome, QuarantinedUser};
+pub use erase::{erase_user, EraseReport};
 pub use maintenance::{diff_rules, sweep, RulesDiff, SweepOutcome};

@@ -104,7 +104,10 @@ impl DynamoStore {
             .iter()
             .filter_map(|i| get_s(i, A_SEG).map(str::to_string))
             .collect();
-        let keys = segments.iter().map(|seg| key(member_pk(seg), user)).collect();
+        let keys = segments
+            .iter()
+            .map(|seg| key(member_pk(seg), user))
+            .collect();
         let projection = Some((
             "#pk, #v, #x",
             names([("#pk", PK), ("#v", A_VERSION), ("#x", A_EXITED_FLAG)]),
@@ -117,7 +120,10 @@ impl DynamoStore {
             .filter(|i| !i.contains_key(A_EXITED_FLAG))
             .filter_map(|i| {
                 let segment = get_s(i, PK)?.strip_prefix("M#")?;
-                Some((segment.to_string(), get_i64(i, A_VERSION).unwrap_or(0).max(0) as u64))
+                Some((
+                    segment.to_string(),
+                    get_i64(i, A_VERSION).unwrap_or(0).max(0) as u64,
+                ))
             })
             .collect())
     }
@@ -270,7 +276,10 @@ impl DynamoStore {
     ) -> StoreResult<()> {
         let mut item = key(user_pk(user), USER_SK);
         item.insert(A_VERSION.into(), n(record.version));
-        item.insert(A_ERASURE.into(), AttributeValue::B(Blob::new(record.encode())));
+        item.insert(
+            A_ERASURE.into(),
+            AttributeValue::B(Blob::new(record.encode())),
+        );
         let req = self
             .client
             .put_item()
@@ -306,7 +315,12 @@ impl DynamoStore {
             .memberships
             .iter()
             .map(|m| registry_segment_sk(&m.segment))
-            .chain(record.outbox.iter().map(|o| outbox_key(&o.destination, &o.segment)))
+            .chain(
+                record
+                    .outbox
+                    .iter()
+                    .map(|o| outbox_key(&o.destination, &o.segment)),
+            )
             .collect();
         self.register(&registry).await?;
         let mut sets: Vec<(Item, &'static str, AttributeValue)> = Vec::new();
@@ -320,7 +334,10 @@ impl DynamoStore {
         }
         for o in &record.outbox {
             sets.push((
-                key(outbox_key(&o.destination, &o.segment), fanout_sk(&record.id, 0)),
+                key(
+                    outbox_key(&o.destination, &o.segment),
+                    fanout_sk(&record.id, 0),
+                ),
                 A_ENTRIES,
                 AttributeValue::Ss(vec![outbox_element(o)]),
             ));

@@ -234,19 +234,20 @@ impl PendingFanOut {
                     days: v2.days,
                     ids_name_fanout: false,
                 })
-                .or_else(|_| postcard::from_bytes::<PendingFanOutV1>(bytes)
-                .map(|v1| PendingFanOut {
-                    fanout: v1.fanout,
-                    version: v1.version,
-                    changes: v1.changes,
-                    outbox: v1.outbox,
-                    links: v1.links,
-                    new_user: v1.new_user,
-                    absorbed: v1.absorbed,
-                    chunks: v1.chunks,
-                    days: Vec::new(),
-                    ids_name_fanout: false,
-                }))
+                .or_else(|_| {
+                    postcard::from_bytes::<PendingFanOutV1>(bytes).map(|v1| PendingFanOut {
+                        fanout: v1.fanout,
+                        version: v1.version,
+                        changes: v1.changes,
+                        outbox: v1.outbox,
+                        links: v1.links,
+                        new_user: v1.new_user,
+                        absorbed: v1.absorbed,
+                        chunks: v1.chunks,
+                        days: Vec::new(),
+                        ids_name_fanout: false,
+                    })
+                })
                 .map_err(|_| format!("pending fan-out does not decode: {e}")),
         }
     }

@@ -734,7 +734,10 @@ fn write_commit(tx: &rusqlite::Connection, commit: &UserCommit, state: &[u8]) ->
     Ok(())
 }
 
-pub(crate) fn apply_change(tx: &rusqlite::Connection, change: &MembershipChange) -> StoreResult<()> {
+pub(crate) fn apply_change(
+    tx: &rusqlite::Connection,
+    change: &MembershipChange,
+) -> StoreResult<()> {
     let (segment, user, kind, at, day) = (
         change.segment.as_str(),
         change.user.as_str(),

@@ -89,10 +89,7 @@ pub fn erase(c: &mut Connection, e: &UserErasure) -> StoreResult<Erased> {
     }
     out.outbox = touched.len() as u64;
     out.links = tx
-        .execute(
-            "DELETE FROM links WHERE user = ?1 OR endpoint = ?1",
-            [user],
-        )
+        .execute("DELETE FROM links WHERE user = ?1 OR endpoint = ?1", [user])
         .map_err(sql("delete links"))? as u64;
     for identity in &e.identities {
         out.links += tx

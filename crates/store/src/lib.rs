@@ -16,7 +16,7 @@ pub mod model;
 pub mod url;
 pub mod validate;
 
-pub use erasure::{ErasedVersion, Erased, UserErasure};
+pub use erasure::{Erased, ErasedVersion, UserErasure};
 pub use error::{StoreError, StoreResult};
 pub use hooked::{HookedStore, Hooks, Op};
 pub use model::*;

@@ -126,10 +126,7 @@ pub async fn run(store: &dyn StateStore) {
         at: now,
         records: vec!["er-shard:1".into()],
     };
-    store
-        .quarantine(&[quarantined])
-        .await
-        .expect("quarantine");
+    store.quarantine(&[quarantined]).await.expect("quarantine");
     let letter = |record: &str, message: String| DeadLetter {
         record: record.into(),
         reason: "user_quarantined".into(),
@@ -139,24 +136,45 @@ pub async fn run(store: &dyn StateStore) {
     };
     store
         .put_dead_letters(&[
-            letter("er-shard:1", format!("user `{USER}` is quarantined: refused")),
-            letter("er-shard:2", format!("user `{USER}` is quarantined: refused")),
-            letter("er-shard:3", "user `er-user-2` is quarantined: refused".into()),
+            letter(
+                "er-shard:1",
+                format!("user `{USER}` is quarantined: refused"),
+            ),
+            letter(
+                "er-shard:2",
+                format!("user `{USER}` is quarantined: refused"),
+            ),
+            letter(
+                "er-shard:3",
+                "user `er-user-2` is quarantined: refused".into(),
+            ),
         ])
         .await
         .expect("dead letters");
     let users_before = store.user_count().await.expect("count");
     let mut members_of = store.memberships_of(USER).await.expect("memberships");
     members_of.sort();
-    assert_eq!(members_of, vec!["er-a", "er-b"], "the member index lists the user");
+    assert_eq!(
+        members_of,
+        vec!["er-a", "er-b"],
+        "the member index lists the user"
+    );
 
     // A stale version removes nothing.
-    match store.erase_user(&erasure(ErasedVersion::Read(2), now)).await {
+    match store
+        .erase_user(&erasure(ErasedVersion::Read(2), now))
+        .await
+    {
         Err(StoreError::VersionConflict { user }) => assert_eq!(user, USER),
         other => panic!("an erasure at a stale version must conflict, got {other:?}"),
     }
     assert!(
-        store.load_users(&[USER.into()]).await.expect("load").states.contains_key(USER),
+        store
+            .load_users(&[USER.into()])
+            .await
+            .expect("load")
+            .states
+            .contains_key(USER),
         "a conflicting erasure leaves the state"
     );
 
@@ -176,22 +194,47 @@ pub async fn run(store: &dyn StateStore) {
         "every link to the user and the one keyed by its own key: {erased:?}"
     );
     assert_eq!(erased.quarantine, 1, "{erased:?}");
-    assert_eq!(erased.dead_letters, 2, "only the user's dead letters: {erased:?}");
+    assert_eq!(
+        erased.dead_letters, 2,
+        "only the user's dead letters: {erased:?}"
+    );
 
     let loaded = store.load_users(&[USER.into()]).await.expect("load");
-    assert!(loaded.states.is_empty() && loaded.unreadable.is_empty(), "{loaded:?}");
-    assert!(!all_users(store).await.contains(&USER.to_string()), "a scan no longer lists it");
+    assert!(
+        loaded.states.is_empty() && loaded.unreadable.is_empty(),
+        "{loaded:?}"
+    );
+    assert!(
+        !all_users(store).await.contains(&USER.to_string()),
+        "a scan no longer lists it"
+    );
     assert_eq!(store.user_count().await.expect("count"), users_before - 1);
-    assert!(store.memberships_of(USER).await.expect("memberships").is_empty());
+    assert!(store
+        .memberships_of(USER)
+        .await
+        .expect("memberships")
+        .is_empty());
     let counts = store.segment_counts().await.expect("counts");
-    assert_eq!(counts["er-a"].members, 1, "er-other stays: {:?}", counts["er-a"]);
+    assert_eq!(
+        counts["er-a"].members, 1,
+        "er-other stays: {:?}",
+        counts["er-a"]
+    );
     assert_eq!(counts["er-a"].exited, 1);
     assert_eq!(counts["er-b"].members, 0, "{:?}", counts["er-b"]);
     let history = store
-        .daily_history("er-b", audience_core::time::day_of(now), audience_core::time::day_of(now))
+        .daily_history(
+            "er-b",
+            audience_core::time::day_of(now),
+            audience_core::time::day_of(now),
+        )
         .await
         .expect("history");
-    assert_eq!(history.iter().map(|d| d.exited).sum::<u64>(), 1, "{history:?}");
+    assert_eq!(
+        history.iter().map(|d| d.exited).sum::<u64>(),
+        1,
+        "{history:?}"
+    );
     assert_eq!(
         store.list_members("er-a", None, 10).await.expect("members"),
         vec!["er-other".to_string()]
@@ -200,10 +243,18 @@ pub async fn run(store: &dyn StateStore) {
         let pending = store.pending("line", segment, 10).await.expect("pending");
         let mine: Vec<&OutboxEntry> = pending.iter().filter(|e| e.user == USER).collect();
         assert_eq!(mine.len(), 1, "{segment}: {pending:?}");
-        assert_eq!(mine[0].op, ChangeKind::Exited, "{segment}: the destination drops the user");
+        assert_eq!(
+            mine[0].op,
+            ChangeKind::Exited,
+            "{segment}: the destination drops the user"
+        );
     }
     let mut keys: Vec<String> = (0..MANY_LINKS).map(|i| format!("er-ep-{i:02}")).collect();
-    keys.extend(["ep-er-user".to_string(), USER.to_string(), "er-other-ep".to_string()]);
+    keys.extend([
+        "ep-er-user".to_string(),
+        USER.to_string(),
+        "er-other-ep".to_string(),
+    ]);
     let left = store.load_links(&keys).await.expect("links");
     assert_eq!(
         left.into_iter().collect::<Vec<_>>(),
@@ -211,7 +262,10 @@ pub async fn run(store: &dyn StateStore) {
         "only the other user's link is left"
     );
     let due = store.due_users(T0 + 10 * DAY, 1_000).await.expect("due");
-    assert!(!due.contains(&USER.to_string()), "no due entry is left: {due:?}");
+    assert!(
+        !due.contains(&USER.to_string()),
+        "no due entry is left: {due:?}"
+    );
     let quarantine = store.quarantined(100).await.expect("quarantined");
     assert!(quarantine.iter().all(|q| q.user != USER), "{quarantine:?}");
 
@@ -230,8 +284,14 @@ pub async fn run(store: &dyn StateStore) {
         .expect("a new user under the same key");
     assert_eq!(store.user_count().await.expect("count"), users_before);
     assert_eq!(
-        store.list_members_consistent("er-b", None, 10).await.expect("members"),
+        store
+            .list_members_consistent("er-b", None, 10)
+            .await
+            .expect("members"),
         vec![USER.to_string()]
     );
-    assert_eq!(store.segment_counts().await.expect("counts")["er-b"].members, 1);
+    assert_eq!(
+        store.segment_counts().await.expect("counts")["er-b"].members,
+        1
+    );
 }

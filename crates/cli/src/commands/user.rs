@@ -140,13 +140,29 @@ fn print_report(r: &EraseReport) -> Result<()> {
     outln!(
         "user `{}`{}{}",
         r.user,
-        if r.dry_run { " (dry run: nothing written)" } else { "" },
-        if r.unreadable { ": stored state unreadable, erased all the same" } else { "" }
+        if r.dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        },
+        if r.unreadable {
+            ": stored state unreadable, erased all the same"
+        } else {
+            ""
+        }
     )?;
-    outln!("  {verb} {} segments: {}", r.segments.len(), r.segments.join(", "))?;
+    outln!(
+        "  {verb} {} segments: {}",
+        r.segments.len(),
+        r.segments.join(", ")
+    )?;
     outln!(
         "  exit entries for destinations: {}",
-        if r.exits_queued.is_empty() { "none".to_string() } else { r.exits_queued.join(", ") }
+        if r.exits_queued.is_empty() {
+            "none".to_string()
+        } else {
+            r.exits_queued.join(", ")
+        }
     )?;
     if !r.identities.is_empty() {
         outln!("  identities unlinked: {}", r.identities.join(", "))?;

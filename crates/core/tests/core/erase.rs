@@ -13,7 +13,8 @@ fn state() -> UserState {
     s.version = 7;
     s.memberships.insert("a".into(), NOW - 1000);
     s.memberships.insert("b".into(), NOW - 1000);
-    s.endpoints.insert("ep-1".into(), EndpointInfo::seen_at(NOW));
+    s.endpoints
+        .insert("ep-1".into(), EndpointInfo::seen_at(NOW));
     s.endpoints.insert("u-1".into(), EndpointInfo::seen_at(NOW));
     s.line_user_id = Some(Stamped {
         v: "U0123456789abcdef0123456789abcdef".into(),
@@ -29,14 +30,22 @@ fn every_membership_exits_once_on_the_rules_calendar_day() {
     let now = NOW - 30 * 60_000;
     let plan = plan_erasure("u-1", Some(&state()), &["b".into(), "c".into()], &r, now);
     let segments: Vec<&str> = plan.exits.iter().map(|c| c.segment.as_str()).collect();
-    assert_eq!(segments, vec!["a", "b", "c"], "state and member index, once each");
+    assert_eq!(
+        segments,
+        vec!["a", "b", "c"],
+        "state and member index, once each"
+    );
     for c in &plan.exits {
         assert_eq!(c.kind, ChangeKind::Exited);
         assert_eq!(c.cause, Cause::Erasure);
         assert_eq!(c.user, "u-1");
         assert_eq!(c.at, now);
         assert_eq!(c.day, r.zone.day_of(now));
-        assert_eq!(c.day, audience_core::time::day_of(NOW), "Tokyo's day, not UTC's");
+        assert_eq!(
+            c.day,
+            audience_core::time::day_of(NOW),
+            "Tokyo's day, not UTC's"
+        );
     }
 }
 

@@ -27,8 +27,16 @@ async fn an_erased_user_is_rotated_out_of_the_line_audience() {
     let members = users(0, 60);
     enter(&store, "vip", &members, T0).await;
     let report = sync_line(&store, &client, config.clone(), T0).await;
-    assert_eq!(report.segments[0].outcome, SegmentOutcome::Done, "{report:?}");
-    let first = line_state(&store, "vip").await.audience.audience_id.unwrap();
+    assert_eq!(
+        report.segments[0].outcome,
+        SegmentOutcome::Done,
+        "{report:?}"
+    );
+    let first = line_state(&store, "vip")
+        .await
+        .audience
+        .audience_id
+        .unwrap();
     let erased_line_id = line_id(0);
     assert!(fake.members(first).unwrap().contains(&erased_line_id));
 
@@ -45,7 +53,10 @@ async fn an_erased_user_is_rotated_out_of_the_line_audience() {
         .is_empty());
     let exits: Vec<_> = pending(&store, "line", "vip").await;
     assert_eq!(exits.len(), 1);
-    assert_eq!((exits[0].user.as_str(), exits[0].op), ("user-000000", ChangeKind::Exited));
+    assert_eq!(
+        (exits[0].user.as_str(), exits[0].op),
+        ("user-000000", ChangeKind::Exited)
+    );
     let erasures = ledger(&store, "erasure").await;
     assert_eq!(erasures.len(), 1);
     let row = serde_json::to_string(&erasures[0]).unwrap();
@@ -58,14 +69,22 @@ async fn an_erased_user_is_rotated_out_of_the_line_audience() {
     // built from the 59 remaining members, without the erased LINE ID.
     fake.set_auto_settle(false);
     let report = sync_line(&store, &client, config.clone(), T0 + 2 * HOUR).await;
-    assert_eq!(report.segments[0].outcome, SegmentOutcome::Done, "{report:?}");
+    assert_eq!(
+        report.segments[0].outcome,
+        SegmentOutcome::Done,
+        "{report:?}"
+    );
     let built: Vec<usize> = fake
         .requests_for(FakeOp::CreateByFile)
         .iter()
         .filter(|r| r.status < 300)
         .filter_map(|r| r.ids)
         .collect();
-    assert_eq!(built, vec![59], "one replacement from the 59 remaining members");
+    assert_eq!(
+        built,
+        vec![59],
+        "one replacement from the 59 remaining members"
+    );
     let replacement = line_state(&store, "vip")
         .await
         .audience
@@ -74,7 +93,10 @@ async fn an_erased_user_is_rotated_out_of_the_line_audience() {
         .unwrap()
         .audience_id;
     assert!(!fake.members(replacement).unwrap().contains(&erased_line_id));
-    assert!(pending(&store, "line", "vip").await.is_empty(), "the exit entry is acknowledged");
+    assert!(
+        pending(&store, "line", "vip").await.is_empty(),
+        "the exit entry is acknowledged"
+    );
 
     // LINE finishes it: the segment switches to the audience without the user.
     fake.settle(replacement);
@@ -84,12 +106,20 @@ async fn an_erased_user_is_rotated_out_of_the_line_audience() {
         line_state(&store, "vip").await.audience.audience_id,
         Some(replacement)
     );
-    assert_eq!(fake.members(replacement).unwrap(), line_members(&store, "vip").await);
+    assert_eq!(
+        fake.members(replacement).unwrap(),
+        line_members(&store, "vip").await
+    );
 
     // A second erasure finds nothing.
-    let again = audience_pipeline::erase_user(&store, &rules(), "user-000000", T0 + 4 * HOUR, false)
-        .await
-        .unwrap();
+    let again =
+        audience_pipeline::erase_user(&store, &rules(), "user-000000", T0 + 4 * HOUR, false)
+            .await
+            .unwrap();
     assert!(again.found_nothing(), "{again:?}");
-    assert_eq!(ledger(&store, "erasure").await.len(), 1, "nothing erased, nothing recorded");
+    assert_eq!(
+        ledger(&store, "erasure").await.len(),
+        1,
+        "nothing erased, nothing recorded"
+    );
 }

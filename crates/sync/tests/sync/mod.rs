@@ -2,8 +2,8 @@
 
 mod absorbed;
 mod destinations;
-mod erasure;
 mod dry_run;
+mod erasure;
 mod lease;
 mod line_faults;
 mod line_sync;

@@ -480,9 +480,10 @@ async fn the_import_after_an_erasure_no_longer_lists_the_user() {
     let csv = object(&env, "audience-stream/imports/buyers/v1.csv").await;
     assert!(csv.contains("user1@example.com"), "{csv}");
 
-    let report = audience_pipeline::erase_user(&store, &rules(), "user-000001", T0 + 3_600_000, false)
-        .await
-        .unwrap();
+    let report =
+        audience_pipeline::erase_user(&store, &rules(), "user-000001", T0 + 3_600_000, false)
+            .await
+            .unwrap();
     assert_eq!(report.exits_queued, vec!["pinpoint/buyers"]);
 
     // The exit is a membership change: the next import (after the interval) is the
@@ -497,6 +498,9 @@ async fn the_import_after_an_erasure_no_longer_lists_the_user() {
         !csv.contains("user-000001") && !csv.contains("user1@example.com"),
         "{csv}"
     );
-    assert!(csv.contains("user-000000") && csv.contains("user-000002"), "{csv}");
+    assert!(
+        csv.contains("user-000000") && csv.contains("user-000002"),
+        "{csv}"
+    );
     assert!(pending(&store, "pinpoint", "buyers").await.is_empty());
 }
