@@ -51,3 +51,8 @@ async fn a_resent_event_counts_once() {
 async fn daily_history_follows_the_time_zone() {
     scenarios::daily_history_follows_the_time_zone(&store()).await;
 }
+
+#[tokio::test]
+async fn erasure_races_a_consumer_write() {
+    audience_testkit::erasure::erasure_races_a_consumer_write(&store()).await;
+}

@@ -295,3 +295,86 @@ pub async fn run(store: &dyn StateStore) {
         1
     );
 }
+
+/// Fires one consumer batch of the user just before the first erasure reaches the store, as
+/// a concurrent Lambda invocation would.
+#[cfg(feature = "pipeline")]
+struct ConsumerWrite<'a> {
+    store: &'a dyn StateStore,
+    rules: audience_core::Rules,
+    user: &'static str,
+    fired: std::sync::atomic::AtomicBool,
+}
+
+#[cfg(feature = "pipeline")]
+#[async_trait::async_trait]
+impl audience_store::Hooks for ConsumerWrite<'_> {
+    async fn before(&self, op: audience_store::Op) -> audience_store::StoreResult<()> {
+        use std::sync::atomic::Ordering;
+        if op == audience_store::Op::EraseUser && !self.fired.swap(true, Ordering::SeqCst) {
+            let second = crate::scenarios::purchase(self.user, crate::scenarios::NOW - 3_600_000);
+            let recs = crate::scenarios::records(&[second], "shardId-000000000031", 1);
+            audience_pipeline::process_batch(
+                self.store,
+                &self.rules,
+                &recs,
+                crate::scenarios::NOW,
+                &audience_pipeline::BatchOptions::default(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// `user delete` racing a consumer write (pipeline level, any store): the erasure at the
+/// version it read conflicts, reads the newer state and erases it — including the segment the
+/// racing event made the user enter.
+#[cfg(feature = "pipeline")]
+pub async fn erasure_races_a_consumer_write(store: &dyn StateStore) {
+    use crate::scenarios::{purchase, records, rules, NOW};
+    let user = "er-race";
+    let r = rules();
+    let first = records(&[purchase(user, NOW - DAY)], "shardId-000000000030", 1);
+    audience_pipeline::process_batch(store, &r, &first, NOW, &Default::default())
+        .await
+        .expect("first batch");
+    let before = store.segment_counts().await.expect("counts");
+    let hooked = audience_store::HookedStore::new(
+        store,
+        ConsumerWrite {
+            store,
+            rules: rules(),
+            user,
+            fired: Default::default(),
+        },
+    );
+    let report = audience_pipeline::erase_user(&hooked, &r, user, NOW, false)
+        .await
+        .expect("erase");
+    assert_eq!(report.attempts, 2, "the first try lost the race: {report:?}");
+    assert_eq!(
+        report.segments,
+        vec!["buyer", "two-buys"],
+        "the newer state (two purchases) is what is erased"
+    );
+    assert_eq!(report.erased.state, 1);
+    assert_eq!(report.erased.memberships, 2);
+    assert!(store.load_users(&[user.into()]).await.expect("load").states.is_empty());
+    assert!(store.memberships_of(user).await.expect("members").is_empty());
+    let after = store.segment_counts().await.expect("counts");
+    let members = |c: &std::collections::BTreeMap<String, SegmentCounts>, s: &str| {
+        c.get(s).map_or(0, |c| c.members)
+    };
+    assert_eq!(members(&after, "buyer"), members(&before, "buyer") - 1);
+    assert_eq!(members(&after, "two-buys"), members(&before, "two-buys"));
+    let ledger = store.ledger(10).await.expect("ledger");
+    let row = ledger
+        .iter()
+        .find(|e| e.destination == "erasure")
+        .expect("an erasure row");
+    assert!(
+        !serde_json::to_string(row).expect("json").contains(user),
+        "the ledger row names no one: {row:?}"
+    );
+}
