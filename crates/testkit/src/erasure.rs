@@ -352,7 +352,10 @@ pub async fn erasure_races_a_consumer_write(store: &dyn StateStore) {
     let report = audience_pipeline::erase_user(&hooked, &r, user, NOW, false)
         .await
         .expect("erase");
-    assert_eq!(report.attempts, 2, "the first try lost the race: {report:?}");
+    assert_eq!(
+        report.attempts, 2,
+        "the first try lost the race: {report:?}"
+    );
     assert_eq!(
         report.segments,
         vec!["buyer", "two-buys"],
@@ -360,8 +363,17 @@ pub async fn erasure_races_a_consumer_write(store: &dyn StateStore) {
     );
     assert_eq!(report.erased.state, 1);
     assert_eq!(report.erased.memberships, 2);
-    assert!(store.load_users(&[user.into()]).await.expect("load").states.is_empty());
-    assert!(store.memberships_of(user).await.expect("members").is_empty());
+    assert!(store
+        .load_users(&[user.into()])
+        .await
+        .expect("load")
+        .states
+        .is_empty());
+    assert!(store
+        .memberships_of(user)
+        .await
+        .expect("members")
+        .is_empty());
     let after = store.segment_counts().await.expect("counts");
     let members = |c: &std::collections::BTreeMap<String, SegmentCounts>, s: &str| {
         c.get(s).map_or(0, |c| c.members)
