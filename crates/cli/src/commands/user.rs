@@ -130,10 +130,17 @@ fn print_report(r: &EraseReport) -> Result<()> {
         )?;
     }
     if r.found_nothing() {
-        outln!(
-            "user `{}`: nothing to delete (no state, membership, link or pending entry is left)",
-            r.user
-        )?;
+        if r.dry_run {
+            outln!(
+                "user `{}`: no state and no membership (a real run still removes any link, pending addition, quarantine entry or dead letter left)",
+                r.user
+            )?;
+        } else {
+            outln!(
+                "user `{}`: nothing to delete (no state, membership, link or pending entry is left)",
+                r.user
+            )?;
+        }
         return Ok(());
     }
     let verb = if r.dry_run { "would leave" } else { "left" };
