@@ -7,10 +7,12 @@
 //!   calendar day of `now` in the rules' time zone, so segment sizes, daily history and the
 //!   destinations follow as for any exit ([`Cause::Erasure`]).
 //! - The identity keys the state names (its endpoint IDs and `line:<LINE user ID>`) are the
-//!   links to remove, besides those the store finds pointing at the user.
+//!   links to remove; when the state may have dropped some (it keeps the most recent
+//!   endpoints only) or is unreadable, the store is told to search for the rest.
 
 use crate::apply::{Cause, ChangeKind, MembershipChange};
 use crate::decode::LINE_KEY_PREFIX;
+use crate::limits::MAX_ENDPOINTS;
 use crate::rules::Rules;
 use crate::state::UserState;
 use crate::time::Millis;
@@ -25,6 +27,10 @@ pub struct ErasurePlan {
     pub exits: Vec<MembershipChange>,
     /// Identity keys the state names (endpoint IDs, `line:<ID>`), sorted: their links go.
     pub identities: Vec<String>,
+    /// Whether `identities` name every link of the user: false when there is no readable
+    /// state, or when it holds [`MAX_ENDPOINTS`] endpoints (older ones may have been dropped
+    /// from it, their links not).
+    pub identities_complete: bool,
 }
 
 impl ErasurePlan {
@@ -68,5 +74,6 @@ pub fn plan_erasure(
             })
             .collect(),
         identities: identities.into_iter().collect(),
+        identities_complete: state.is_some_and(|s| s.endpoints.len() < MAX_ENDPOINTS),
     }
 }

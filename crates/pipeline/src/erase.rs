@@ -112,6 +112,7 @@ pub async fn erase_user(
             changes: plan.exits,
             outbox,
             identities: plan.identities,
+            identities_complete: plan.identities_complete,
             at: now,
             change_id: change_id.clone(),
         };

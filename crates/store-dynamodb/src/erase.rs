@@ -3,11 +3,11 @@
 //!
 //! 1. The user item is read (strongly consistent): an erasure a crash interrupted is
 //!    completed first; the version condition is checked (a conflict removes nothing).
-//! 2. Links in both directions go: every `L#<endpoint>` pointing at the user (found from the
-//!    state's identities and the reverse entries in the user's partition, so a user with any
-//!    number of links is erasable) by a `DeleteItem` conditional on still pointing at it, 16 at
-//!    a time; the reverse entries by `BatchWriteItem`, 25 per request; the link keyed by the
-//!    user's own key.
+//! 2. Links in both directions go: every `L#<endpoint>` pointing at the user by a
+//!    `DeleteItem` conditional on still pointing at it, 16 at a time, whatever their number;
+//!    and the link keyed by the user's own key. The links are those the state names (its
+//!    endpoints, its LINE key) or, when the state may have dropped some (it keeps the 8 most
+//!    recent endpoints) or is unreadable, those a parallel Scan finds pointing at the user.
 //! 3. The quarantine entry and the dead letters of that quarantine go (their message names
 //!    the user; partitions of the retention period are queried with that filter).
 //! 4. The due-index entry of the current flip time, and entries already due, are removed.
@@ -40,6 +40,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Concurrent requests.
 const FAN_OUT: usize = 16;
+/// Parallel segments of the Scan that finds a user's links when its state cannot name them.
+const SCAN_SEGMENTS: i32 = 4;
 
 /// One membership an erasure ends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,7 +146,9 @@ impl DynamoStore {
                 });
             }
         }
-        out.links += self.erase_links(user, &e.identities).await?;
+        out.links += self
+            .erase_links(user, &e.identities, e.identities_complete)
+            .await?;
         let (quarantine, letters) = self.erase_quarantine(user).await?;
         out.quarantine += quarantine;
         out.dead_letters += letters;
@@ -428,31 +432,19 @@ impl DynamoStore {
         )
     }
 
-    /// Removes every link pointing at the user and the link keyed by its own key.
-    async fn erase_links(&self, user: &str, identities: &[String]) -> StoreResult<u64> {
-        let reverse = self
-            .query_items("Query (links of a user)", None, || {
-                self.client
-                    .query()
-                    .consistent_read(true)
-                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :l)")
-                    .expression_attribute_names("#pk", PK)
-                    .expression_attribute_names("#sk", SK)
-                    .expression_attribute_values(":pk", s(user_pk(user)))
-                    .expression_attribute_values(":l", s("L#"))
-                    .projection_expression("#sk")
-            })
-            .await?;
-        let reverse_sks: Vec<String> = reverse
-            .iter()
-            .filter_map(|i| get_s(i, SK).map(str::to_string))
-            .collect();
+    /// Removes every link pointing at the user and the link keyed by its own key. The links
+    /// are those the state names, or — when the state may not name them all — every link
+    /// item found pointing at the user by a parallel Scan.
+    async fn erase_links(
+        &self,
+        user: &str,
+        identities: &[String],
+        complete: bool,
+    ) -> StoreResult<u64> {
         let mut endpoints: BTreeSet<String> = identities.iter().cloned().collect();
-        endpoints.extend(
-            reverse_sks
-                .iter()
-                .filter_map(|sk| sk.strip_prefix("L#").map(str::to_string)),
-        );
+        if !complete {
+            endpoints.extend(self.scan_links_of(user).await?);
+        }
         let deletes: Vec<_> = endpoints
             .iter()
             .map(|endpoint| async move {
@@ -477,34 +469,65 @@ impl DynamoStore {
             .try_collect()
             .await?;
         let mut count = deleted.iter().filter(|d| **d).count() as u64;
-        // The other direction: the user's key as an identity of someone else, and that
-        // owner's reverse entry naming it.
-        let resp = self
+        // The other direction: the user's key as an identity of someone else.
+        let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key(link_pk(user), LINK_SK)))
-            .return_values(ReturnValue::AllOld)
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-            .map_err(|err| sdk_error("DeleteItem (link keyed by the user)", &self.table, err))?;
-        self.metrics.record(Access::Write, resp.consumed_capacity());
-        let mut reverse_keys: Vec<Item> = reverse_sks
-            .into_iter()
-            .map(|sk| key(user_pk(user), sk))
-            .collect();
-        if let Some(owner) = resp.attributes().and_then(|a| get_s(a, A_USR)) {
+            .map(|r| r.consumed_capacity().cloned());
+        if self.conditional("DeleteItem (link keyed by the user)", result)? {
             count += 1;
-            reverse_keys.push(key(user_pk(owner), user_link_sk(user)));
         }
-        let requests = reverse_keys
-            .into_iter()
-            .map(delete_request)
-            .collect::<StoreResult<Vec<_>>>()?;
-        self.batch_write("BatchWriteItem (link reverse entries)", requests)
-            .await?;
         Ok(count)
+    }
+
+    /// Endpoints whose link item points at `user`: a Scan in [`SCAN_SEGMENTS`] parallel
+    /// segments, filtered on the link's owner (reads the whole table: only for an erasure
+    /// whose state may not name every link).
+    async fn scan_links_of(&self, user: &str) -> StoreResult<Vec<String>> {
+        let scans = (0..SCAN_SEGMENTS).map(|segment| async move {
+            let mut found = Vec::new();
+            let mut start: Option<Item> = None;
+            loop {
+                let resp = self
+                    .client
+                    .scan()
+                    .table_name(&self.table)
+                    .segment(segment)
+                    .total_segments(SCAN_SEGMENTS)
+                    .filter_expression("begins_with(#pk, :l) AND #sk = :lsk AND #u = :u")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_names("#sk", SK)
+                    .expression_attribute_names("#u", A_USR)
+                    .expression_attribute_values(":l", s("L#"))
+                    .expression_attribute_values(":lsk", s(LINK_SK))
+                    .expression_attribute_values(":u", s(user))
+                    .projection_expression("#pk")
+                    .set_exclusive_start_key(start.take())
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(|err| sdk_error("Scan (links of a user)", &self.table, err))?;
+                self.metrics.record(Access::Read, resp.consumed_capacity());
+                found.extend(
+                    resp.items()
+                        .iter()
+                        .filter_map(|i| get_s(i, PK)?.strip_prefix("L#").map(str::to_string)),
+                );
+                match resp.last_evaluated_key() {
+                    Some(k) if !k.is_empty() => start = Some(k.clone()),
+                    _ => return Ok::<_, StoreError>(found),
+                }
+            }
+        });
+        let found: Vec<Vec<String>> = futures::future::try_join_all(scans).await?;
+        Ok(found.concat())
     }
 
     /// Removes the user's quarantine entry and the dead letters of that quarantine.

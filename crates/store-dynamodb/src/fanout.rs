@@ -6,8 +6,7 @@
 //! - sets (`ADD` of change IDs, outbox entries, created users) are unions;
 //! - membership items are put only over an older version (`v < :v`); an exit leaves a
 //!   tombstone (with a TTL) so a late, older enter cannot resurrect the member;
-//! - a link put is last-writer-wins on a value that does not change; its reverse entry in the
-//!   user's partition (`U#<user>` / `L#<endpoint>`, for erasures) is a plain put of a key.
+//! - a link put is last-writer-wins on a value that does not change.
 
 use crate::errors::sdk_error;
 use crate::keys::*;
@@ -214,9 +213,6 @@ impl DynamoStore {
                 entered,
             } => self.put_member(&segment, &user, version, at, entered).await,
             Write::Link { endpoint, user } => {
-                // The reverse entry first: a link is never stored without it.
-                let reverse = key(user_pk(&user), user_link_sk(&endpoint));
-                self.put("PutItem (link reverse entry)", reverse).await?;
                 let mut item = key(link_pk(&endpoint), LINK_SK);
                 item.insert(A_USR.into(), s(user));
                 self.put("PutItem (link)", item).await

@@ -130,12 +130,6 @@ pub fn link_pk(endpoint: &str) -> String {
     format!("L#{endpoint}")
 }
 
-/// Sort key, in the user's own partition `U#<user>`, of the reverse entry of a link
-/// `L#<endpoint>` → user: `L#<endpoint>` (so an erasure finds every link of the user).
-pub fn user_link_sk(endpoint: &str) -> String {
-    format!("L#{endpoint}")
-}
-
 /// Registry sort key of a segment: `S#<segment>`.
 pub fn registry_segment_sk(segment: &str) -> String {
     format!("S#{segment}")

@@ -32,9 +32,12 @@ pub struct UserErasure {
     /// user becomes an exit too (an addition may have reached the destination already).
     pub outbox: Vec<OutboxEntry>,
     /// Identity keys the state names (endpoint IDs, `line:<ID>`): their links go when they
-    /// point at the user. The store also removes every other link pointing at the user, and
-    /// the link keyed by the user's own key.
+    /// point at the user, and so does the link keyed by the user's own key.
     pub identities: Vec<String>,
+    /// Whether `identities` are all the user's links. When not (the state kept only its most
+    /// recent endpoints, or is unreadable), a store that cannot look links up by user searches
+    /// for them (DynamoDB: a Scan); SQLite always removes every link pointing at the user.
+    pub identities_complete: bool,
     /// When (outbox entries written), epoch ms.
     pub at: Millis,
     /// Identifies the erasure's outbox entries.

@@ -66,3 +66,20 @@ fn without_state_only_the_member_index_counts() {
     assert_eq!(plan.exits.len(), 1);
     assert!(plan.identities.is_empty());
 }
+
+#[test]
+fn the_store_searches_for_links_when_the_state_may_have_dropped_some() {
+    let r = rules(RULES);
+    assert!(plan_erasure("u-1", Some(&state()), &[], &r, NOW).identities_complete);
+    let mut full = state();
+    for i in 0..audience_core::limits::MAX_ENDPOINTS {
+        full.endpoints
+            .insert(format!("ep-more-{i}"), EndpointInfo::seen_at(NOW));
+    }
+    full.trim_endpoints();
+    assert!(
+        !plan_erasure("u-1", Some(&full), &[], &r, NOW).identities_complete,
+        "a state at its endpoint cap may have dropped older endpoints"
+    );
+    assert!(!plan_erasure("gone", None, &[], &r, NOW).identities_complete);
+}
