@@ -176,6 +176,11 @@ enum Command {
     /// Measure costs (DynamoDB write/read units per 1,000 events).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
+    /// One person's data: show what is kept, or erase it on request (APPI, GDPR).
+    ///
+    /// Example: audience-stream user delete user-0001 --dry-run
+    #[command(subcommand)]
+    User(commands::user::UserCommand),
 }
 
 fn main() -> ExitCode {
@@ -213,6 +218,7 @@ fn main() -> ExitCode {
             Command::Gen(a) => commands::gen::run(a),
             Command::Table(c) => commands::table::run(c).await,
             Command::Bench(c) => commands::bench::run(c).await,
+            Command::User(c) => commands::user::run(c).await,
         }
     });
     match result {

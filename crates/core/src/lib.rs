@@ -9,6 +9,7 @@
 pub mod apply;
 pub mod codec;
 pub mod decode;
+pub mod erase;
 pub mod eval;
 pub mod event;
 pub mod formats;

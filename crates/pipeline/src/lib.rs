@@ -6,11 +6,13 @@
 //! processed the same way everywhere. It knows nothing about DynamoDB or SQLite.
 
 pub mod batch;
+pub mod erase;
 pub mod identity;
 pub mod maintenance;
 pub mod outbox;
 pub mod rules_apply;
 
 pub use batch::{process_batch, process_decoded, BatchOptions, BatchOutcome, QuarantinedUser};
+pub use erase::{erase_user, EraseReport};
 pub use maintenance::{diff_rules, sweep, RulesDiff, SweepOutcome};
 pub use rules_apply::{apply_rules, ApplyCounts, ApplyError, ApplyOptions, ApplyOutcome, Start};

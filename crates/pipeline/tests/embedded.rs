@@ -88,3 +88,8 @@ async fn apply_quarantines_an_unreadable_user() {
     };
     rules_apply::an_unreadable_user_is_quarantined(&store, corrupt).await;
 }
+
+#[tokio::test]
+async fn erasure_races_a_consumer_write() {
+    audience_testkit::erasure::erasure_races_a_consumer_write(&store()).await;
+}

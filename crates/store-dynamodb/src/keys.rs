@@ -47,6 +47,9 @@ pub const A_REMOVED: &str = "r";
 pub const A_ENTRIES: &str = "e";
 /// Due items: string set of `<instant>|<user>`.
 pub const A_DUE: &str = "d";
+/// A user item being erased: the erasure record (binary, `erase`) that replaced its state
+/// until the erasure's exits, counters and outbox entries are written and the item deleted.
+pub const A_ERASURE: &str = "er";
 /// Dead letter: reason code.
 pub const A_REASON: &str = "reason";
 /// Dead letter: message.

@@ -22,6 +22,7 @@ pub mod metrics;
 
 mod commit;
 mod due;
+mod erase;
 mod errors;
 mod fanout;
 mod keys;

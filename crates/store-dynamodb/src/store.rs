@@ -121,12 +121,13 @@ impl StateStore for DynamoStore {
     async fn load_users(&self, keys: &[String]) -> StoreResult<UserLoad> {
         let request = keys.iter().map(|k| key(user_pk(k), USER_SK)).collect();
         let projection = Some((
-            "#pk, #b, #j, #p",
+            "#pk, #b, #j, #p, #er",
             names([
                 ("#pk", PK),
                 ("#b", A_STATE),
                 ("#j", A_JSON),
                 ("#p", A_PENDING),
+                ("#er", A_ERASURE),
             ]),
         ));
         let items = self
@@ -137,11 +138,22 @@ impl StateStore for DynamoStore {
             unreadable: BTreeMap::new(),
         };
         let mut pendings: Vec<(String, PendingFanOut)> = Vec::new();
+        let mut erasures: Vec<(String, crate::erase::ErasureRecord)> = Vec::new();
         for item in items {
             let pk = get_s(&item, PK).unwrap_or_default();
             let Some(user) = user_of_pk(pk) else {
                 continue;
             };
+            if let Some(AttributeValue::B(b)) = item.get(A_ERASURE) {
+                // An erasure a crash interrupted: no state; complete it.
+                match crate::erase::ErasureRecord::decode(b.as_ref()) {
+                    Ok(record) => erasures.push((user.to_string(), record)),
+                    Err(why) => {
+                        out.unreadable.insert(user.to_string(), why);
+                    }
+                }
+                continue;
+            }
             let pending = match item.get(A_PENDING) {
                 Some(AttributeValue::B(b)) => Some(PendingFanOut::decode(b.as_ref())),
                 _ => None,
@@ -164,6 +176,10 @@ impl StateStore for DynamoStore {
             let refs: Vec<(&str, &PendingFanOut)> =
                 pendings.iter().map(|(u, p)| (u.as_str(), p)).collect();
             self.fan_out(&refs).await?;
+        }
+        for (user, record) in &erasures {
+            tracing::info!("completing an erasure a crash interrupted");
+            self.carry_out(user, record, &mut Erased::default()).await?;
         }
         Ok(out)
     }
@@ -524,6 +540,14 @@ impl StateStore for DynamoStore {
     async fn lease(&self, name: &str) -> StoreResult<Option<Lease>> {
         self.get_lease(name).await
     }
+
+    async fn memberships_of(&self, user: &str) -> StoreResult<Vec<String>> {
+        Ok(self.member_items_of(user).await?.into_keys().collect())
+    }
+
+    async fn erase_user(&self, erasure: &UserErasure) -> StoreResult<Erased> {
+        self.erase_user_impl(erasure).await
+    }
 }
 
 impl DynamoStore {
@@ -561,8 +585,9 @@ impl DynamoStore {
                 .client
                 .scan()
                 .table_name(&self.table)
-                .filter_expression("#sk = :s")
+                .filter_expression("#sk = :s AND attribute_not_exists(#er)")
                 .expression_attribute_names("#sk", SK)
+                .expression_attribute_names("#er", A_ERASURE)
                 .expression_attribute_values(":s", s(USER_SK))
                 .limit(i32::try_from(limit.max(25)).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take())

@@ -91,7 +91,7 @@ impl EmbeddedStore {
     }
 }
 
-fn sql(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+pub(crate) fn sql(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |e| StoreError::Other(format!("embedded store: {what}: {e}"))
 }
 
@@ -99,14 +99,14 @@ fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Other(format!("cannot serialise: {e}")))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(key: &str, text: &str) -> StoreResult<T> {
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(key: &str, text: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
         key: key.to_string(),
         message: e.to_string(),
     })
 }
 
-fn op_text(op: ChangeKind) -> &'static str {
+pub(crate) fn op_text(op: ChangeKind) -> &'static str {
     match op {
         ChangeKind::Entered => "add",
         ChangeKind::Exited => "remove",
@@ -635,6 +635,17 @@ impl StateStore for EmbeddedStore {
         .await
     }
 
+    async fn memberships_of(&self, user: &str) -> StoreResult<Vec<String>> {
+        let user = user.to_owned();
+        self.with(move |c| crate::erase::memberships_of(c, &user))
+            .await
+    }
+
+    async fn erase_user(&self, erasure: &UserErasure) -> StoreResult<Erased> {
+        let erasure = erasure.clone();
+        self.with(move |c| crate::erase::erase(c, &erasure)).await
+    }
+
     async fn lease(&self, name: &str) -> StoreResult<Option<Lease>> {
         let name = name.to_owned();
         self.with(move |c| {
@@ -723,7 +734,10 @@ fn write_commit(tx: &rusqlite::Connection, commit: &UserCommit, state: &[u8]) ->
     Ok(())
 }
 
-fn apply_change(tx: &rusqlite::Connection, change: &MembershipChange) -> StoreResult<()> {
+pub(crate) fn apply_change(
+    tx: &rusqlite::Connection,
+    change: &MembershipChange,
+) -> StoreResult<()> {
     let (segment, user, kind, at, day) = (
         change.segment.as_str(),
         change.user.as_str(),

@@ -4,7 +4,7 @@
 //! budget use it instead of each writing its own full delegation.
 
 use crate::model::*;
-use crate::{StateStore, StoreResult};
+use crate::{Erased, StateStore, StoreResult, UserErasure};
 use async_trait::async_trait;
 use audience_core::Millis;
 use std::collections::{BTreeMap, HashMap};
@@ -64,6 +64,10 @@ pub enum Op {
     ReleaseLease,
     /// [`StateStore::lease`]
     Lease,
+    /// [`StateStore::memberships_of`]
+    MembershipsOf,
+    /// [`StateStore::erase_user`]
+    EraseUser,
 }
 
 impl Op {
@@ -96,6 +100,8 @@ impl Op {
             Op::AcquireLease => "acquire_lease",
             Op::ReleaseLease => "release_lease",
             Op::Lease => "lease",
+            Op::MembershipsOf => "memberships_of",
+            Op::EraseUser => "erase_user",
         }
     }
 
@@ -113,6 +119,7 @@ impl Op {
                 | Op::Quarantine
                 | Op::AcquireLease
                 | Op::ReleaseLease
+                | Op::EraseUser
         )
     }
 }
@@ -315,5 +322,11 @@ impl<H: Hooks> StateStore for HookedStore<'_, H> {
     }
     async fn lease(&self, name: &str) -> StoreResult<Option<Lease>> {
         hooked!(self, Op::Lease, self.inner.lease(name))
+    }
+    async fn memberships_of(&self, user: &str) -> StoreResult<Vec<String>> {
+        hooked!(self, Op::MembershipsOf, self.inner.memberships_of(user))
+    }
+    async fn erase_user(&self, erasure: &UserErasure) -> StoreResult<Erased> {
+        hooked!(self, Op::EraseUser, self.inner.erase_user(erasure))
     }
 }

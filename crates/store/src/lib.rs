@@ -9,12 +9,14 @@
 //! that fill it in, and a conformance suite (in `audience-testkit`) holds both to the same
 //! behaviour.
 
+pub mod erasure;
 pub mod error;
 pub mod hooked;
 pub mod model;
 pub mod url;
 pub mod validate;
 
+pub use erasure::{Erased, ErasedVersion, UserErasure};
 pub use error::{StoreError, StoreResult};
 pub use hooked::{HookedStore, Hooks, Op};
 pub use model::*;
@@ -219,4 +221,17 @@ pub trait StateStore: Send + Sync {
 
     /// The lease `name` as stored (expired or not), if any.
     async fn lease(&self, name: &str) -> StoreResult<Option<Lease>>;
+
+    /// Segments whose member index lists `user` (besides its state, for an erasure: the two
+    /// agree unless a write was interrupted, and an unreadable state lists nothing).
+    async fn memberships_of(&self, user: &str) -> StoreResult<Vec<String>>;
+
+    /// Erases one user (see [`UserErasure`]): its state, memberships (members, counters and
+    /// daily history count the exits), identity links in both directions, due-index entries,
+    /// quarantine entry and the dead letters naming it; its pending additions become exits
+    /// and the erasure's exit entries are written, so destinations drop the user. Fails with
+    /// [`StoreError::VersionConflict`], having removed nothing of the state, when the user was
+    /// saved since it was read. Idempotent: a repeated erasure removes nothing and reports
+    /// zeros.
+    async fn erase_user(&self, erasure: &UserErasure) -> StoreResult<Erased>;
 }

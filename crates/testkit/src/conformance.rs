@@ -66,6 +66,7 @@ pub async fn run(store: &dyn StateStore) {
     quarantine_round_trip(store).await;
     consistent_member_reads(store).await;
     leases(store).await;
+    crate::erasure::run(store).await;
     parallel_scan_parts_and_job_progress(store).await;
 }
 

@@ -10,6 +10,8 @@ pub mod moto;
 pub mod conformance;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb_local;
+#[cfg(feature = "store")]
+pub mod erasure;
 #[cfg(feature = "pipeline")]
 pub mod rules_apply;
 #[cfg(feature = "pipeline")]

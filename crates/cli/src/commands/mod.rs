@@ -16,3 +16,4 @@ pub mod sweep;
 pub mod sync;
 pub mod table;
 pub mod to_kinesis;
+pub mod user;

@@ -2,6 +2,7 @@
 
 mod conditions;
 mod decode;
+mod erase;
 mod formats;
 mod hostile;
 mod properties;

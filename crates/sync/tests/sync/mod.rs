@@ -3,6 +3,7 @@
 mod absorbed;
 mod destinations;
 mod dry_run;
+mod erasure;
 mod lease;
 mod line_faults;
 mod line_sync;
