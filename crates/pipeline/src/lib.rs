@@ -15,4 +15,6 @@ pub mod rules_apply;
 pub use batch::{process_batch, process_decoded, BatchOptions, BatchOutcome, QuarantinedUser};
 pub use erase::{erase_user, EraseReport};
 pub use maintenance::{diff_rules, sweep, RulesDiff, SweepOutcome};
-pub use rules_apply::{apply_rules, ApplyCounts, ApplyError, ApplyOptions, ApplyOutcome, Start};
+pub use rules_apply::{
+    apply_rules, ApplyCounts, ApplyError, ApplyOptions, ApplyOutcome, RunLease, Start, APPLY_LEASE,
+};

@@ -33,6 +33,12 @@ async fn apply_dropped_segments_are_explicit_on_dynamodb() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_second_run_waits_for_the_lease_on_dynamodb() {
+    let local = dynamodb().await;
+    rules_apply::a_second_run_waits_for_the_lease(&local.store(&table("lease")).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_interrupted_resumes_to_the_same_result_on_dynamodb() {
     let local = dynamodb().await;
     rules_apply::an_interrupted_apply_resumes_to_the_same_result(|| {

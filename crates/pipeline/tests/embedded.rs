@@ -65,6 +65,11 @@ async fn apply_dropped_segments_are_explicit() {
 }
 
 #[tokio::test]
+async fn apply_second_run_waits_for_the_lease() {
+    rules_apply::a_second_run_waits_for_the_lease(&store()).await;
+}
+
+#[tokio::test]
 async fn apply_interrupted_resumes_to_the_same_result() {
     rules_apply::an_interrupted_apply_resumes_to_the_same_result(|| async { store() }).await;
 }

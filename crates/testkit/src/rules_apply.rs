@@ -3,7 +3,8 @@
 //! exits former members with outbox entries, a second run changes nothing, segments dropped
 //! with members are refused unless asked, an interrupted run resumes to the same result as an
 //! uninterrupted one, events committed during the run are respected, and an unreadable user is
-//! quarantined without stopping the run.
+//! quarantined without stopping the run, and a second run is refused while one holds the
+//! lease.
 //!
 //! Test support (panics on failure, like the other suites).
 
@@ -11,7 +12,8 @@ use crate::scenarios::{email_open, purchase, records, snapshot, Snapshot, NOW};
 use async_trait::async_trait;
 use audience_core::{ChangeKind, Rules};
 use audience_pipeline::{
-    apply_rules, process_batch, ApplyError, ApplyOptions, ApplyOutcome, BatchOptions, Start,
+    apply_rules, process_batch, ApplyError, ApplyOptions, ApplyOutcome, BatchOptions, RunLease,
+    Start, APPLY_LEASE,
 };
 use audience_store::*;
 use std::collections::BTreeMap;
@@ -265,6 +267,61 @@ pub async fn dropped_segments_are_explicit(store: &dyn StateStore) {
     assert!(
         pending_users(store, "line", "emailed").await.is_empty(),
         "a dropped segment's destination is left as it is"
+    );
+}
+
+/// A fixed wall clock for the lease scenario.
+fn lease_clock() -> i64 {
+    NOW
+}
+
+/// While one run holds the lease a second is refused, naming the holder, and writes nothing;
+/// the lease is released when a run ends, and another holder's expired lease is taken over.
+pub async fn a_second_run_waits_for_the_lease(store: &dyn StateStore) {
+    seed(store).await;
+    let new = load(NEW_RULES, "new.yaml");
+    let lease = |holder: &str| RunLease {
+        holder: holder.to_string(),
+        clock: lease_clock,
+        hold_ms: 60_000,
+    };
+    assert!(store
+        .acquire_lease(APPLY_LEASE, "run-a", NOW, NOW + 60_000)
+        .await
+        .expect("lease"));
+    let before = snapshot(store).await;
+    let second = ApplyOptions {
+        lease: Some(lease("run-b")),
+        ..options("lease")
+    };
+    match apply_rules(store, &new, NOW, &second, &|_| {}).await {
+        Err(ApplyError::Busy(why)) => assert!(why.contains("run-a"), "{why}"),
+        other => panic!("a second run must be refused while run-a holds the lease, got {other:?}"),
+    }
+    assert_eq!(
+        snapshot(store).await,
+        before,
+        "a refused run wrote something"
+    );
+
+    // run-a's lease expires: run-b takes over, finishes and releases it.
+    let later = ApplyOptions {
+        lease: Some(RunLease {
+            hold_ms: 120_000,
+            ..lease("run-b")
+        }),
+        ..options("lease")
+    };
+    store
+        .acquire_lease(APPLY_LEASE, "run-a", NOW - 120_000, NOW - 1)
+        .await
+        .expect("lease");
+    let out = apply(store, &new, &later).await;
+    assert!(out.finished);
+    assert_eq!(
+        store.lease(APPLY_LEASE).await.expect("lease"),
+        None,
+        "a finished run releases its lease"
     );
 }
 

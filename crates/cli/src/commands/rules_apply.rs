@@ -7,7 +7,7 @@ use crate::output::outln;
 use crate::StoreArgs;
 use anyhow::{Context, Result};
 use audience_pipeline::rules_apply::MAX_PARALLEL;
-use audience_pipeline::{apply_rules, ApplyCounts, ApplyOptions, ApplyOutcome, Start};
+use audience_pipeline::{apply_rules, ApplyCounts, ApplyOptions, ApplyOutcome, RunLease, Start};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -76,6 +76,16 @@ pub async fn run(args: ApplyArgs) -> Result<()> {
         page: usize::try_from(args.page).unwrap_or(500),
         drop_removed: args.drop_removed,
         max_pages: args.max_pages,
+        // One run at a time per store; a run that died frees it ten minutes after its last page.
+        lease: Some(RunLease {
+            holder: format!(
+                "rules-apply-{}-{}",
+                std::process::id(),
+                audience_clock::now_nanos()
+            ),
+            clock: audience_clock::now_millis,
+            hold_ms: 10 * 60 * 1000,
+        }),
         ..ApplyOptions::default()
     };
     let users = store.user_count().await?;

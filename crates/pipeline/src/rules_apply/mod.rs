@@ -18,6 +18,10 @@
 //! - **Resumable.** After every page the parts' cursors, the counts and the rules file's hash
 //!   are saved (job [`JOB`]); a run of the same rules that did not finish is resumed
 //!   ([`Start`]), any other starts over.
+//! - **One run at a time.** With a [`RunLease`], the run holds the store lease
+//!   [`APPLY_LEASE`] (renewed after every page, released at the end); a second run against the
+//!   same store is refused at once, naming the holder, instead of sharing the saved progress.
+//!   A run that died holds it until its lease expires (`hold_ms` after its last page).
 //! - **Removed segments are explicit.** Segments the new rules drop while they still have
 //!   members are refused unless `drop_removed`: their members then leave in the store, but no
 //!   destination hears of it (a segment not in the rules is never synced), so its LINE audience
@@ -36,6 +40,28 @@ use futures::lock::Mutex;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// The store lease a run holds (see [`RunLease`]).
+pub const APPLY_LEASE: &str = "rules-apply";
+
+/// The lease a run takes: who it is, the wall clock (leases are wall-clock times, whatever
+/// `now` the rules are applied at) and how long a page may take before another run may take
+/// over.
+#[derive(Debug, Clone)]
+pub struct RunLease {
+    /// This run's identity (process, start time).
+    pub holder: String,
+    /// Reads the wall clock, in Unix milliseconds.
+    pub clock: fn() -> Millis,
+    /// How long the lease lasts after each renewal.
+    pub hold_ms: Millis,
+}
+
+impl RunLease {
+    fn until(&self) -> Millis {
+        (self.clock)().saturating_add(self.hold_ms)
+    }
+}
 
 /// Scan parts at most (DynamoDB allows a million; more than this only adds empty pages).
 pub const MAX_PARALLEL: u32 = 64;
@@ -58,6 +84,8 @@ pub struct ApplyOptions {
     pub drop_removed: bool,
     /// Stop after this many pages in this invocation (a time-boxed run; run again to go on).
     pub max_pages: Option<u64>,
+    /// Hold the store lease [`APPLY_LEASE`] while running (the CLI always does).
+    pub lease: Option<RunLease>,
 }
 
 impl Default for ApplyOptions {
@@ -70,6 +98,7 @@ impl Default for ApplyOptions {
             max_attempts: 5,
             drop_removed: false,
             max_pages: None,
+            lease: None,
         }
     }
 }
@@ -109,6 +138,9 @@ pub enum ApplyError {
     /// `Start::Resume` without an unfinished run of the same rules.
     #[error("nothing to resume: {0}; run without --resume to start over")]
     NothingToResume(NoResume),
+    /// Another run holds the lease.
+    #[error("another rules apply is running against this store ({0}); wait for it to finish, or for its lease to expire if it died")]
+    Busy(String),
     /// A store-wide fault; the progress up to it is saved.
     #[error("{0} (progress is saved: run the same command again to continue)")]
     Store(#[from] StoreError),
@@ -152,6 +184,39 @@ struct Run<'a> {
 /// Applies `rules` to every stored user at `now`. `on_page` is called with the run's counts
 /// after every page (progress display).
 pub async fn apply_rules(
+    store: &dyn StateStore,
+    rules: &Rules,
+    now: Millis,
+    opts: &ApplyOptions,
+    on_page: &(dyn Fn(&ApplyCounts) + Send + Sync),
+) -> Result<ApplyOutcome, ApplyError> {
+    if let Some(lease) = &opts.lease {
+        let now_wall = (lease.clock)();
+        if !store
+            .acquire_lease(APPLY_LEASE, &lease.holder, now_wall, lease.until())
+            .await?
+        {
+            let held = match store.lease(APPLY_LEASE).await? {
+                Some(l) => format!(
+                    "run {} holds the lease until {}",
+                    l.holder,
+                    audience_core::time::format_rfc3339(l.until)
+                ),
+                None => "its lease was released meanwhile: try again".to_string(),
+            };
+            return Err(ApplyError::Busy(held));
+        }
+    }
+    let outcome = apply_held(store, rules, now, opts, on_page).await;
+    if let Some(lease) = &opts.lease {
+        if let Err(e) = store.release_lease(APPLY_LEASE, &lease.holder).await {
+            tracing::warn!(error = %e, "could not release the rules apply lease; it expires by itself");
+        }
+    }
+    outcome
+}
+
+async fn apply_held(
     store: &dyn StateStore,
     rules: &Rules,
     now: Millis,
@@ -255,6 +320,10 @@ impl Run<'_> {
                 Ok(json) => self.store.put_job_progress(JOB, &json).await,
                 Err(e) => Err(e),
             };
+            let saved = match (saved, &self.opts.lease) {
+                (Ok(()), Some(lease)) => self.renew(lease).await,
+                (other, _) => other,
+            };
             (self.on_page)(&progress.counts);
             drop(guard);
             if let Some(e) = done.fault {
@@ -263,6 +332,22 @@ impl Run<'_> {
             if let Err(e) = saved {
                 return Err(self.halt(e));
             }
+        }
+    }
+
+    /// Extends the run's lease after a page; a lease another run took over stops the run.
+    async fn renew(&self, lease: &RunLease) -> Result<(), StoreError> {
+        let renewed = self
+            .store
+            .acquire_lease(APPLY_LEASE, &lease.holder, (lease.clock)(), lease.until())
+            .await?;
+        if renewed {
+            Ok(())
+        } else {
+            Err(StoreError::Other(format!(
+                "the rules apply lease expired and another run took it over (this run: {})",
+                lease.holder
+            )))
         }
     }
 
