@@ -64,6 +64,12 @@ pub enum Op {
     ReleaseLease,
     /// [`StateStore::lease`]
     Lease,
+    /// [`StateStore::fold_counters`]
+    FoldCounters,
+    /// [`StateStore::record_sizes`]
+    RecordSizes,
+    /// [`StateStore::sizes_at`]
+    SizesAt,
 }
 
 impl Op {
@@ -96,6 +102,9 @@ impl Op {
             Op::AcquireLease => "acquire_lease",
             Op::ReleaseLease => "release_lease",
             Op::Lease => "lease",
+            Op::FoldCounters => "fold_counters",
+            Op::RecordSizes => "record_sizes",
+            Op::SizesAt => "sizes_at",
         }
     }
 
@@ -113,6 +122,8 @@ impl Op {
                 | Op::Quarantine
                 | Op::AcquireLease
                 | Op::ReleaseLease
+                | Op::FoldCounters
+                | Op::RecordSizes
         )
     }
 }
@@ -302,5 +313,22 @@ impl<H: Hooks> StateStore for HookedStore<'_, H> {
     }
     async fn lease(&self, name: &str) -> StoreResult<Option<Lease>> {
         hooked!(self, Op::Lease, self.inner.lease(name))
+    }
+    async fn fold_counters(
+        &self,
+        now: Millis,
+        limits: &crate::FoldLimits,
+    ) -> StoreResult<crate::FoldOutcome> {
+        hooked!(self, Op::FoldCounters, self.inner.fold_counters(now, limits))
+    }
+    async fn record_sizes(&self, snapshot: &crate::SizeSnapshot) -> StoreResult<()> {
+        hooked!(self, Op::RecordSizes, self.inner.record_sizes(snapshot))
+    }
+    async fn sizes_at(
+        &self,
+        at: Millis,
+        not_before: Millis,
+    ) -> StoreResult<Option<crate::SizeSnapshot>> {
+        hooked!(self, Op::SizesAt, self.inner.sizes_at(at, not_before))
     }
 }
