@@ -9,6 +9,8 @@ pub mod batch;
 pub mod identity;
 pub mod maintenance;
 pub mod outbox;
+pub mod sizes;
 
 pub use batch::{process_batch, process_decoded, BatchOptions, BatchOutcome, QuarantinedUser};
 pub use maintenance::{diff_rules, sweep, RulesDiff, SweepOutcome};
+pub use sizes::{record_sizes, size_alerts, sizes_now, upkeep, SizeVerdict, Upkeep};
