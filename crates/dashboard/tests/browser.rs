@@ -131,7 +131,10 @@ async fn chromium_renders_the_fixture_page() {
         1,
         "only the flagged segment is marked"
     );
-    assert!(dom.contains("hyogo: sudden change: grew from"), "and warned about");
+    assert!(
+        dom.contains("hyogo: sudden change: grew from"),
+        "and warned about"
+    );
 
     let shot = dir.path().join("dashboard.png");
     run_browser(

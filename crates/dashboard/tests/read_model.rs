@@ -182,12 +182,35 @@ async fn a_sudden_size_change_is_flagged_with_one_more_read() {
     let d = load(&store, &rules, NOW, &LoadOptions::default())
         .await
         .unwrap();
-    let change = d.segment("hyogo").unwrap().sudden_change.clone().expect("flagged");
-    assert_eq!((change.before, change.now, change.change), (members - 5, members, 5));
-    assert!(d.segments.iter().filter(|s| s.id != "hyogo").all(|s| s.sudden_change.is_none()));
-    assert!(d.warnings.iter().any(|w| w.starts_with("hyogo: sudden change: grew from")), "{:?}", d.warnings);
+    let change = d
+        .segment("hyogo")
+        .unwrap()
+        .sudden_change
+        .clone()
+        .expect("flagged");
+    assert_eq!(
+        (change.before, change.now, change.change),
+        (members - 5, members, 5)
+    );
+    assert!(d
+        .segments
+        .iter()
+        .filter(|s| s.id != "hyogo")
+        .all(|s| s.sudden_change.is_none()));
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.starts_with("hyogo: sudden change: grew from")),
+        "{:?}",
+        d.warnings
+    );
     assert_eq!(d.store_reads_budget, rules.segments.len() as u64 + 3 + 1);
-    assert!(d.store_reads <= d.store_reads_budget, "{} > {}", d.store_reads, d.store_reads_budget);
+    assert!(
+        d.store_reads <= d.store_reads_budget,
+        "{} > {}",
+        d.store_reads,
+        d.store_reads_budget
+    );
     // An hour later the snapshot is too old for `within: 1h` (more than 2 × within): no verdict.
     let d = load(&store, &rules, NOW + 3 * 3_600_000, &LoadOptions::default())
         .await

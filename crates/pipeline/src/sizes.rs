@@ -7,7 +7,9 @@
 use audience_core::alert::SuddenChange;
 use audience_core::rules::Rules;
 use audience_core::Millis;
-use audience_store::{FoldLimits, FoldOutcome, SegmentCounts, SizeSnapshot, StateStore, StoreError};
+use audience_store::{
+    FoldLimits, FoldOutcome, SegmentCounts, SizeSnapshot, StateStore, StoreError,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 

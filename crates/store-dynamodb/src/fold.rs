@@ -302,10 +302,12 @@ impl DynamoStore {
                         .iter()
                         .map(|r| r.code().unwrap_or("None"))
                         .collect();
-                    if codes
-                        .iter()
-                        .all(|c| matches!(*c, "None" | "ConditionalCheckFailed" | "TransactionConflict"))
-                    {
+                    if codes.iter().all(|c| {
+                        matches!(
+                            *c,
+                            "None" | "ConditionalCheckFailed" | "TransactionConflict"
+                        )
+                    }) {
                         tracing::info!(pk = %p.pk, reasons = ?codes, "fold refused; the next run retries");
                         return Ok(false);
                     }
@@ -401,7 +403,11 @@ mod tests {
         let one_day: Vec<Delta> = (0..500).map(|_| delta(Some(7))).collect();
         assert_eq!(group_len(&one_day), 98, "base + 1 history + 98 deletes");
         let many_days: Vec<Delta> = (0..500).map(|i| delta(Some(i))).collect();
-        assert_eq!(group_len(&many_days), 49, "base + 49 histories + 49 deletes");
+        assert_eq!(
+            group_len(&many_days),
+            49,
+            "base + 49 histories + 49 deletes"
+        );
         let users: Vec<Delta> = (0..500).map(|_| delta(None)).collect();
         assert_eq!(group_len(&users), 99, "base + 99 deletes");
         assert_eq!(group_len(&users[..3]), 3);

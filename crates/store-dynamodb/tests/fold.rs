@@ -155,13 +155,20 @@ async fn folding_keeps_totals_and_reads_one_item_per_segment() {
 
     let now = later();
     sweep_like(&store, now).await;
-    let out = store.fold_counters(now, &FoldLimits::default()).await.unwrap();
+    let out = store
+        .fold_counters(now, &FoldLimits::default())
+        .await
+        .unwrap();
     assert!(out.folded_items >= 60 + 15 + 60, "{out:?}");
     assert!(!out.more && out.conflicts == 0, "{out:?}");
 
     assert_eq!(totals(&store, "fa").await, before, "totals unchanged");
     for pk in ["C#fa", "C#fb", "C#f-seg", "UC"] {
-        assert_eq!(items_in(&local, "fold-reads", pk).await, 1, "{pk}: only the base item");
+        assert_eq!(
+            items_in(&local, "fold-reads", pk).await,
+            1,
+            "{pk}: only the base item"
+        );
     }
     // Daily history: one folded item per day with changes.
     assert_eq!(items_in(&local, "fold-reads", "H#fa").await, 4);
@@ -177,8 +184,15 @@ async fn folding_keeps_totals_and_reads_one_item_per_segment() {
     );
 
     // A second fold has nothing to do; new batches add deltas on top of the base.
-    let again = store.fold_counters(now, &FoldLimits::default()).await.unwrap();
-    assert_eq!((again.folded_items, again.transactions), (0, 0), "{again:?}");
+    let again = store
+        .fold_counters(now, &FoldLimits::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.folded_items, again.transactions),
+        (0, 0),
+        "{again:?}"
+    );
     store
         .commit_user(&commit("late", 0, &["fa"], ChangeKind::Entered, 9))
         .await
@@ -187,7 +201,10 @@ async fn folding_keeps_totals_and_reads_one_item_per_segment() {
     assert_eq!(after.counts["fa"].members, 46);
     assert_eq!(after.counts["fa"].entered, before.counts["fa"].entered + 1);
     assert_eq!(after.users, before.users + 1);
-    assert_eq!(after.history.last().map(|d| (d.entered, d.exited)), Some((1, 0)));
+    assert_eq!(
+        after.history.last().map(|d| (d.entered, d.exited)),
+        Some((1, 0))
+    );
 }
 
 #[tokio::test]
@@ -209,7 +226,11 @@ async fn a_fold_stopped_after_any_transaction_loses_and_doubles_nothing() {
         // Each run stops after one transaction, as a process killed right after it would.
         let out: FoldOutcome = store.fold_counters(now, &one).await.unwrap();
         assert!(out.transactions <= 1, "{out:?}");
-        assert_eq!(totals(&store, "fs").await, before, "after run {runs}: {out:?}");
+        assert_eq!(
+            totals(&store, "fs").await,
+            before,
+            "after run {runs}: {out:?}"
+        );
         folded += out.folded_items;
         runs += 1;
         if !out.more && out.folded_items == 0 {
@@ -217,8 +238,15 @@ async fn a_fold_stopped_after_any_transaction_loses_and_doubles_nothing() {
         }
         assert!(runs < 50, "the fold does not finish: {out:?}");
     }
-    assert!(runs >= 5, "250 + 63 deltas need several transactions, took {runs}");
-    assert_eq!(folded, 250 + 63 + 250, "counter and user-count deltas, each once");
+    assert!(
+        runs >= 5,
+        "250 + 63 deltas need several transactions, took {runs}"
+    );
+    assert_eq!(
+        folded,
+        250 + 63 + 250,
+        "counter and user-count deltas, each once"
+    );
     assert_eq!(items_in(&local, "fold-steps", "C#fs").await, 1);
     assert_eq!(items_in(&local, "fold-steps", "UC").await, 1);
 }
@@ -259,7 +287,11 @@ async fn a_fold_while_batches_commit_counts_everything_once() {
         .await
         .unwrap()
         .folded_items;
-    assert_eq!(folded, 40 + 10 + 40, "the old counter and user-count deltas, once");
+    assert_eq!(
+        folded,
+        40 + 10 + 40,
+        "the old counter and user-count deltas, once"
+    );
     assert_eq!(
         items_in(&local, "fold-race", "C#fr").await,
         1 + 40,
@@ -277,7 +309,10 @@ async fn a_fold_while_batches_commit_counts_everything_once() {
     // Later, the writer's deltas fold too; nothing changes.
     let now = later();
     sweep_like(&store, now).await;
-    store.fold_counters(now, &FoldLimits::default()).await.unwrap();
+    store
+        .fold_counters(now, &FoldLimits::default())
+        .await
+        .unwrap();
     assert_eq!(items_in(&local, "fold-race", "C#fr").await, 1);
     check(store.segment_counts().await.unwrap()["fr"]);
     assert_eq!(store.user_count().await.unwrap(), 80);
@@ -314,13 +349,19 @@ async fn a_pending_fan_out_holds_the_fold_back_until_the_sweep_completes_it() {
         .due_done(now, &["first".into(), "third".into()])
         .await
         .unwrap();
-    let out = store.fold_counters(now, &FoldLimits::default()).await.unwrap();
+    let out = store
+        .fold_counters(now, &FoldLimits::default())
+        .await
+        .unwrap();
     // Only what was written before the crashed commit is folded.
     assert_eq!(items_in(&local, "fold-pending", "C#fp").await, 2, "{out:?}");
     assert_eq!(store.segment_counts().await.unwrap()["fp"].members, 2);
     // The sweep completes the pending fan-out; the next fold takes everything.
     sweep_like(&store, now).await;
-    let out = store.fold_counters(now, &FoldLimits::default()).await.unwrap();
+    let out = store
+        .fold_counters(now, &FoldLimits::default())
+        .await
+        .unwrap();
     assert!(out.folded_items >= 2, "{out:?}");
     assert_eq!(items_in(&local, "fold-pending", "C#fp").await, 1);
     let counts = store.segment_counts().await.unwrap()["fp"];

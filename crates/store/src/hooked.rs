@@ -319,7 +319,11 @@ impl<H: Hooks> StateStore for HookedStore<'_, H> {
         now: Millis,
         limits: &crate::FoldLimits,
     ) -> StoreResult<crate::FoldOutcome> {
-        hooked!(self, Op::FoldCounters, self.inner.fold_counters(now, limits))
+        hooked!(
+            self,
+            Op::FoldCounters,
+            self.inner.fold_counters(now, limits)
+        )
     }
     async fn record_sizes(&self, snapshot: &crate::SizeSnapshot) -> StoreResult<()> {
         hooked!(self, Op::RecordSizes, self.inner.record_sizes(snapshot))

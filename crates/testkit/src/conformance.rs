@@ -74,7 +74,10 @@ async fn size_snapshots(store: &dyn StateStore) {
     use audience_store::SizeSnapshot;
     use std::collections::BTreeMap;
     let at = |minutes: i64| T0 + minutes * 60_000;
-    assert_eq!(store.sizes_at(at(60), at(0)).await.expect("no snapshot"), None);
+    assert_eq!(
+        store.sizes_at(at(60), at(0)).await.expect("no snapshot"),
+        None
+    );
     for (minute, vip) in [(0, 10), (30, 20), (60, 40), (24 * 60 + 5, 80)] {
         store
             .record_sizes(&SizeSnapshot {
@@ -93,7 +96,11 @@ async fn size_snapshots(store: &dyn StateStore) {
     assert_eq!(found.sizes["vip"], 20);
     assert_eq!(found.sizes["empty"], 0);
     assert_eq!(
-        store.sizes_at(at(60), at(0)).await.expect("sizes at").map(|s| s.at),
+        store
+            .sizes_at(at(60), at(0))
+            .await
+            .expect("sizes at")
+            .map(|s| s.at),
         Some(at(60)),
         "an exact instant counts"
     );
@@ -127,14 +134,22 @@ pub async fn folding(store: &dyn StateStore) {
             .commit_user(&commit(
                 &format!("f-{i}"),
                 0,
-                &[("f-seg", ChangeKind::Entered), ("f-other", ChangeKind::Entered)],
+                &[
+                    ("f-seg", ChangeKind::Entered),
+                    ("f-other", ChangeKind::Entered),
+                ],
                 T0 + day * DAY,
             ))
             .await
             .expect("enter");
     }
     store
-        .commit_user(&commit("f-0", 1, &[("f-seg", ChangeKind::Exited)], T0 + 3 * DAY))
+        .commit_user(&commit(
+            "f-0",
+            1,
+            &[("f-seg", ChangeKind::Exited)],
+            T0 + 3 * DAY,
+        ))
         .await
         .expect("exit");
     let day0 = audience_core::time::day_of(T0);

@@ -64,11 +64,20 @@ fn both_thresholds_must_be_met() {
     assert_eq!(a.check(100_000, 102_000), None);
     let up = a.check(1_200, 2_600).unwrap();
     assert_eq!((up.before, up.now, up.change), (1_200, 2_600, 1_400));
-    assert!(up.reason.starts_with("grew from 1200 to 2600 (+1400, +116.7%) within 1h"), "{}", up.reason);
+    assert!(
+        up.reason
+            .starts_with("grew from 1200 to 2600 (+1400, +116.7%) within 1h"),
+        "{}",
+        up.reason
+    );
     let down = a.check(5_000, 0).unwrap();
     assert_eq!(down.change, -5_000);
     assert_eq!(down.change_pct, Some(-100.0));
-    assert!(down.reason.starts_with("shrank from 5000 to 0"), "{}", down.reason);
+    assert!(
+        down.reason.starts_with("shrank from 5000 to 0"),
+        "{}",
+        down.reason
+    );
     // Exactly at the thresholds flags.
     assert!(a.check(2_000, 3_000).is_some());
     assert!(a.check(2_000, 2_999).is_none());
