@@ -138,8 +138,14 @@ impl DynamoStore {
         limits: &FoldLimits,
         out: &mut FoldOutcome,
     ) -> StoreResult<()> {
+        // The base item sorts first, then deltas oldest day first: reading only as many as the
+        // remaining transactions can fold keeps the first fold of an old table bounded too.
+        let remaining = limits
+            .max_transactions
+            .saturating_sub(usize::try_from(out.transactions).unwrap_or(usize::MAX));
+        let cap = remaining.saturating_mul(MAX_ACTIONS).saturating_add(1);
         let items = self
-            .query_items("Query (fold)", None, || {
+            .query_items("Query (fold)", Some(cap), || {
                 self.client
                     .query()
                     .key_condition_expression("#pk = :pk")
@@ -172,6 +178,9 @@ impl DynamoStore {
                     second: Amount::of(item, p.attrs.1),
                 });
             }
+        }
+        if items.len() >= cap {
+            out.more = true;
         }
         let mut rest = deltas.as_slice();
         while !rest.is_empty() {
