@@ -65,10 +65,9 @@ pub async fn size_alerts(
             continue;
         };
         let within = alert.within.millis();
-        if !snapshots.contains_key(&within) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = snapshots.entry(within) {
             let at = now.saturating_sub(within);
-            let snapshot = store.sizes_at(at, at.saturating_sub(within)).await?;
-            snapshots.insert(within, snapshot);
+            slot.insert(store.sizes_at(at, at.saturating_sub(within)).await?);
         }
         let members = sizes.get(&segment.def.id).copied().unwrap_or(0);
         let earlier = snapshots.get(&within).and_then(Option::as_ref);
