@@ -42,6 +42,97 @@ fn sweep_moves_users_on_time() {
 }
 
 #[test]
+fn a_sudden_change_is_flagged_by_sweep_and_stats() {
+    // `dormant` with an alert on any change within 7 days; the sweep records sizes each run.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture("segments.yaml")).unwrap();
+    let with_alert = text.replacen(
+        "  - id: dormant\n",
+        "  - id: dormant\n    alert: { change_abs: 1, within: 7d }\n",
+        1,
+    );
+    assert_ne!(text, with_alert);
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, with_alert).unwrap();
+    let rules = rules.to_str().unwrap();
+    let facts = facts();
+    let (before, after) = (dormant(&facts, NEWEST), dormant(&facts, NEWEST + 7 * DAY));
+    assert_ne!(
+        before, after,
+        "the fixture's dormant segment moves in a week"
+    );
+    run_json(
+        dir.path(),
+        &[
+            "replay",
+            "--json",
+            "--rules",
+            rules,
+            &fixture("events.jsonl"),
+        ],
+    );
+    let first = run_json(
+        dir.path(),
+        &[
+            "sweep",
+            "--json",
+            "--rules",
+            rules,
+            "--now",
+            "2025-12-01T00:00:00Z",
+        ],
+    );
+    assert!(
+        first["alerts"]["dormant"]["sudden_change"].is_null(),
+        "no earlier size yet: {}",
+        first["alerts"]
+    );
+    let week = run_json(
+        dir.path(),
+        &[
+            "sweep",
+            "--json",
+            "--rules",
+            rules,
+            "--now",
+            "2025-12-08T00:00:00Z",
+        ],
+    );
+    let change = &week["alerts"]["dormant"]["sudden_change"];
+    assert_eq!(
+        change["before"].as_u64().unwrap() as usize,
+        before,
+        "{week}"
+    );
+    assert_eq!(change["now"].as_u64().unwrap() as usize, after, "{week}");
+    let stats = run_json(
+        dir.path(),
+        &[
+            "stats",
+            "--json",
+            "--rules",
+            rules,
+            "--now",
+            "2025-12-08T00:00:00Z",
+        ],
+    );
+    assert_eq!(stats["size_alerts"]["dormant"]["sudden_change"], *change);
+    let text = run(
+        dir.path(),
+        &["stats", "--rules", rules, "--now", "2025-12-08T00:00:00Z"],
+    );
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!(
+            "sudden change: dormant grew from {before} to {after}"
+        )),
+        "{text}"
+    );
+    // Segments without an alert are not judged.
+    assert!(stats["size_alerts"].get("hyogo").is_none());
+}
+
+#[test]
 fn rules_diff_reports_a_changed_threshold() {
     let dir = replayed();
     let facts = facts();

@@ -115,6 +115,10 @@ enum Command {
     Explain(commands::explain::ExplainArgs),
     /// Re-evaluate users whose next time-based flip has passed and report the changes.
     ///
+    /// Then the upkeep the sweep Lambda also runs: fold counter deltas older than
+    /// --fold-margin into base items (DynamoDB; keeps `stats` reads O(segments)), record each
+    /// segment's size, and flag segments whose rules `alert` sees a sudden change.
+    ///
     /// Example: audience-stream sweep --now 2026-01-01T00:00:00Z
     Sweep(commands::sweep::SweepArgs),
     /// Send pending membership changes to LINE audiences and Pinpoint import jobs, or plan

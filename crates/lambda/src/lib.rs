@@ -10,6 +10,7 @@ pub mod emf;
 pub mod env;
 pub mod metrics;
 pub mod secret;
+pub mod size_metrics;
 pub mod stream_out;
 pub mod sync;
 pub mod webhook;

@@ -11,6 +11,7 @@ pub mod identity;
 pub mod maintenance;
 pub mod outbox;
 pub mod rules_apply;
+pub mod sizes;
 
 pub use batch::{process_batch, process_decoded, BatchOptions, BatchOutcome, QuarantinedUser};
 pub use erase::{erase_user, EraseReport};
@@ -18,3 +19,4 @@ pub use maintenance::{diff_rules, sweep, RulesDiff, SweepOutcome};
 pub use rules_apply::{
     apply_rules, ApplyCounts, ApplyError, ApplyOptions, ApplyOutcome, RunLease, Start, APPLY_LEASE,
 };
+pub use sizes::{record_sizes, size_alerts, sizes_now, upkeep, SizeVerdict, Upkeep};

@@ -77,7 +77,8 @@ fn state_of(item: &Item) -> Result<UserState, String> {
     decode_state(bytes).map_err(|e| e.to_string())
 }
 
-/// Number of elements of a set attribute (0 when absent; a number for old delta items).
+/// Number of elements of a set attribute (0 when absent; a number for base items folded by
+/// `fold` and for old delta items).
 fn set_len(item: &Item, name: &str) -> i64 {
     match item.get(name) {
         Some(AttributeValue::Bs(v)) => v.len() as i64,
@@ -274,8 +275,21 @@ impl StateStore for DynamoStore {
             return Ok(Vec::new());
         }
         let items = self.deltas(segment, Some((from_day, to_day))).await?;
+        let history = history_pk(segment);
+        let folded = self
+            .query_items("Query (folded history)", None, || {
+                self.client
+                    .query()
+                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_names("#sk", SK)
+                    .expression_attribute_values(":pk", s(history.clone()))
+                    .expression_attribute_values(":from", s(day_code(from_day)))
+                    .expression_attribute_values(":to", s(day_code(to_day)))
+            })
+            .await?;
         let mut days: BTreeMap<i32, DailyCounts> = BTreeMap::new();
-        for item in &items {
+        for item in items.iter().chain(&folded) {
             let sk = get_s(item, SK).unwrap_or_default();
             let day = day_from_code(sk)
                 .ok_or_else(|| corrupt(describe(item), "counter key has no day"))?;
@@ -547,6 +561,18 @@ impl StateStore for DynamoStore {
 
     async fn erase_user(&self, erasure: &UserErasure) -> StoreResult<Erased> {
         self.erase_user_impl(erasure).await
+    }
+
+    async fn fold_counters(&self, now: Millis, limits: &FoldLimits) -> StoreResult<FoldOutcome> {
+        self.fold_counters_impl(now, limits).await
+    }
+
+    async fn record_sizes(&self, snapshot: &SizeSnapshot) -> StoreResult<()> {
+        self.record_sizes_impl(snapshot).await
+    }
+
+    async fn sizes_at(&self, at: Millis, not_before: Millis) -> StoreResult<Option<SizeSnapshot>> {
+        self.sizes_at_impl(at, not_before).await
     }
 }
 

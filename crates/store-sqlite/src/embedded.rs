@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS batches (batch_id TEXT PRIMARY KEY, day INTEGER NOT N
 CREATE TABLE IF NOT EXISTS dead_letters (record TEXT PRIMARY KEY, at INTEGER NOT NULL, letter TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantine (user TEXT PRIMARY KEY, at INTEGER NOT NULL, entry TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS size_snapshots (at INTEGER PRIMARY KEY, sizes TEXT NOT NULL);
 ";
 
 /// The SQLite-backed store.
@@ -661,6 +662,46 @@ impl StateStore for EmbeddedStore {
             )
             .optional()
             .map_err(sql("read lease"))
+        })
+        .await
+    }
+
+    // `fold_counters`: the default (nothing to fold): `segment_counts` and `daily` already hold
+    // one row per segment and per segment and day.
+
+    async fn record_sizes(&self, snapshot: &SizeSnapshot) -> StoreResult<()> {
+        let (at, sizes) = (snapshot.at, to_json(&snapshot.sizes)?);
+        let oldest = at.saturating_sub(upkeep::SIZE_SNAPSHOT_RETENTION_MS);
+        self.with(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO size_snapshots (at, sizes) VALUES (?1, ?2)",
+                params![at, sizes],
+            )
+            .map_err(sql("write size snapshot"))?;
+            c.execute("DELETE FROM size_snapshots WHERE at < ?1", [oldest])
+                .map_err(sql("drop old size snapshots"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn sizes_at(&self, at: Millis, not_before: Millis) -> StoreResult<Option<SizeSnapshot>> {
+        self.with(move |c| {
+            let row: Option<(i64, String)> = c
+                .query_row(
+                    "SELECT at, sizes FROM size_snapshots WHERE at <= ?1 AND at >= ?2 ORDER BY at DESC LIMIT 1",
+                    params![at, not_before],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(sql("read size snapshot"))?;
+            row.map(|(at, text)| {
+                Ok(SizeSnapshot {
+                    at,
+                    sizes: from_json(&format!("size snapshot {at}"), &text)?,
+                })
+            })
+            .transpose()
         })
         .await
     }

@@ -68,6 +68,12 @@ pub enum Op {
     MembershipsOf,
     /// [`StateStore::erase_user`]
     EraseUser,
+    /// [`StateStore::fold_counters`]
+    FoldCounters,
+    /// [`StateStore::record_sizes`]
+    RecordSizes,
+    /// [`StateStore::sizes_at`]
+    SizesAt,
 }
 
 impl Op {
@@ -102,6 +108,9 @@ impl Op {
             Op::Lease => "lease",
             Op::MembershipsOf => "memberships_of",
             Op::EraseUser => "erase_user",
+            Op::FoldCounters => "fold_counters",
+            Op::RecordSizes => "record_sizes",
+            Op::SizesAt => "sizes_at",
         }
     }
 
@@ -120,6 +129,8 @@ impl Op {
                 | Op::AcquireLease
                 | Op::ReleaseLease
                 | Op::EraseUser
+                | Op::FoldCounters
+                | Op::RecordSizes
         )
     }
 }
@@ -328,5 +339,26 @@ impl<H: Hooks> StateStore for HookedStore<'_, H> {
     }
     async fn erase_user(&self, erasure: &UserErasure) -> StoreResult<Erased> {
         hooked!(self, Op::EraseUser, self.inner.erase_user(erasure))
+    }
+    async fn fold_counters(
+        &self,
+        now: Millis,
+        limits: &crate::FoldLimits,
+    ) -> StoreResult<crate::FoldOutcome> {
+        hooked!(
+            self,
+            Op::FoldCounters,
+            self.inner.fold_counters(now, limits)
+        )
+    }
+    async fn record_sizes(&self, snapshot: &crate::SizeSnapshot) -> StoreResult<()> {
+        hooked!(self, Op::RecordSizes, self.inner.record_sizes(snapshot))
+    }
+    async fn sizes_at(
+        &self,
+        at: Millis,
+        not_before: Millis,
+    ) -> StoreResult<Option<crate::SizeSnapshot>> {
+        hooked!(self, Op::SizesAt, self.inner.sizes_at(at, not_before))
     }
 }

@@ -13,6 +13,7 @@ pub mod erasure;
 pub mod error;
 pub mod hooked;
 pub mod model;
+pub mod upkeep;
 pub mod url;
 pub mod validate;
 
@@ -20,6 +21,7 @@ pub use erasure::{Erased, ErasedVersion, UserErasure};
 pub use error::{StoreError, StoreResult};
 pub use hooked::{HookedStore, Hooks, Op};
 pub use model::*;
+pub use upkeep::{FoldLimits, FoldOutcome, SizeSnapshot};
 pub use url::StoreUrl;
 
 use async_trait::async_trait;
@@ -234,4 +236,20 @@ pub trait StateStore: Send + Sync {
     /// saved since it was read. Idempotent: a repeated erasure removes nothing and reports
     /// zeros.
     async fn erase_user(&self, erasure: &UserErasure) -> StoreResult<Erased>;
+    /// Folds counter deltas written before `now − limits.margin_ms` into per-segment (and
+    /// per-day, and user-count) base items, so the reads of `segment_counts`, `user_count`
+    /// and `daily_history` stay O(segments) / O(days asked) however many batches ran. Crash-
+    /// safe and idempotent: totals never change, whether a call stops after any write, runs
+    /// twice, or runs while batches commit. The default does nothing (stores whose counters
+    /// are already one row per segment and day, like SQLite).
+    async fn fold_counters(&self, _now: Millis, _limits: &FoldLimits) -> StoreResult<FoldOutcome> {
+        Ok(FoldOutcome::default())
+    }
+
+    /// Keeps a snapshot of segment sizes (the sweep writes one per run, for size alerts).
+    /// Snapshots older than [`upkeep::SIZE_SNAPSHOT_RETENTION_MS`] may be dropped.
+    async fn record_sizes(&self, snapshot: &SizeSnapshot) -> StoreResult<()>;
+
+    /// The newest size snapshot taken at or before `at` and not before `not_before`.
+    async fn sizes_at(&self, at: Millis, not_before: Millis) -> StoreResult<Option<SizeSnapshot>>;
 }

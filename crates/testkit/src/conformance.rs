@@ -68,6 +68,7 @@ pub async fn run(store: &dyn StateStore) {
     leases(store).await;
     crate::erasure::run(store).await;
     parallel_scan_parts_and_job_progress(store).await;
+    size_snapshots(store).await;
 }
 
 /// The parts of a parallel scan hold every user exactly once, whatever the number of parts
@@ -134,6 +135,117 @@ async fn parallel_scan_parts_and_job_progress(store: &dyn StateStore) {
         None,
         "a job's progress is not a destination's state"
     );
+
+/// Size snapshots: the newest at or before an instant, never one before the lower bound.
+async fn size_snapshots(store: &dyn StateStore) {
+    use audience_store::SizeSnapshot;
+    use std::collections::BTreeMap;
+    let at = |minutes: i64| T0 + minutes * 60_000;
+    assert_eq!(
+        store.sizes_at(at(60), at(0)).await.expect("no snapshot"),
+        None
+    );
+    for (minute, vip) in [(0, 10), (30, 20), (60, 40), (24 * 60 + 5, 80)] {
+        store
+            .record_sizes(&SizeSnapshot {
+                at: at(minute),
+                sizes: BTreeMap::from([("vip".to_string(), vip), ("empty".to_string(), 0)]),
+            })
+            .await
+            .expect("record sizes");
+    }
+    let found = store
+        .sizes_at(at(59), at(0))
+        .await
+        .expect("sizes at")
+        .expect("a snapshot");
+    assert_eq!(found.at, at(30), "the newest at or before the instant");
+    assert_eq!(found.sizes["vip"], 20);
+    assert_eq!(found.sizes["empty"], 0);
+    assert_eq!(
+        store
+            .sizes_at(at(60), at(0))
+            .await
+            .expect("sizes at")
+            .map(|s| s.at),
+        Some(at(60)),
+        "an exact instant counts"
+    );
+    assert_eq!(
+        store.sizes_at(at(29), at(1)).await.expect("sizes at"),
+        None,
+        "none before the lower bound"
+    );
+    // Across a day boundary: the newest of the previous day.
+    let found = store
+        .sizes_at(at(24 * 60), at(0))
+        .await
+        .expect("sizes at")
+        .expect("a snapshot");
+    assert_eq!((found.at, found.sizes["vip"]), (at(60), 40));
+    let found = store
+        .sizes_at(at(24 * 60 + 10), at(24 * 60))
+        .await
+        .expect("sizes at")
+        .expect("a snapshot");
+    assert_eq!(found.sizes["vip"], 80);
+}
+
+/// Folding counters (a no-op where the store has nothing to fold) changes no total and no
+/// day: run after a sweep-like pass has completed every pending fan-out, with `now` far
+/// enough ahead that every delta is eligible, twice.
+pub async fn folding(store: &dyn StateStore) {
+    use audience_store::FoldLimits;
+    for (i, day) in [0, 0, 1, 2, 2, 2].into_iter().enumerate() {
+        store
+            .commit_user(&commit(
+                &format!("f-{i}"),
+                0,
+                &[
+                    ("f-seg", ChangeKind::Entered),
+                    ("f-other", ChangeKind::Entered),
+                ],
+                T0 + day * DAY,
+            ))
+            .await
+            .expect("enter");
+    }
+    store
+        .commit_user(&commit(
+            "f-0",
+            1,
+            &[("f-seg", ChangeKind::Exited)],
+            T0 + 3 * DAY,
+        ))
+        .await
+        .expect("exit");
+    let day0 = audience_core::time::day_of(T0);
+    let counts = store.segment_counts().await.expect("counts");
+    let history = store
+        .daily_history("f-seg", day0, day0 + 3)
+        .await
+        .expect("history");
+    let users = store.user_count().await.expect("users");
+    assert_eq!(counts["f-seg"].members, 5);
+    let now = audience_clock::now_millis() + 3 * 3_600_000;
+    let due = store.due_users(now, 10_000).await.expect("due");
+    store.load_users(&due).await.expect("load due");
+    store.due_done(now, &due).await.expect("due done");
+    for _ in 0..2 {
+        store
+            .fold_counters(now, &FoldLimits::default())
+            .await
+            .expect("fold");
+        assert_eq!(store.segment_counts().await.expect("counts"), counts);
+        assert_eq!(
+            store
+                .daily_history("f-seg", day0, day0 + 3)
+                .await
+                .expect("history"),
+            history
+        );
+        assert_eq!(store.user_count().await.expect("users"), users);
+    }
 }
 
 /// Both stores refuse what DynamoDB cannot hold, per user, writing nothing.

@@ -1,5 +1,6 @@
 //! The core's integration tests: one binary, a module per area.
 
+mod alerts;
 mod conditions;
 mod decode;
 mod erase;
