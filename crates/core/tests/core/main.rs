@@ -4,6 +4,7 @@ mod conditions;
 mod decode;
 mod formats;
 mod hostile;
+mod messages;
 mod properties;
 mod rules;
 mod util;
