@@ -6,5 +6,6 @@ mod dry_run;
 mod lease;
 mod line_faults;
 mod line_sync;
+mod messages;
 mod pinpoint_sync;
 mod util;
