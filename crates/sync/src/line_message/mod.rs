@@ -5,8 +5,8 @@
 //! not see answered (same recipients, messages and retry key: LINE answers 409 to what it
 //! already accepted, which counts as sent); read the pending entries, drop those held past
 //! the quiet hours' expiry and hold the rest during quiet hours, set aside users without a
-//! LINE ID and users whose messages cannot be rendered (acknowledged and counted in the
-//! ledger), plan with `audience_core::plan::message`; read the quota and park instead of
+//! LINE ID, users whose messages cannot be rendered and users messaged within the frequency
+//! cap (acknowledged and counted in the ledger), plan with `audience_core::plan::message`; read the quota and park instead of
 //! sending when the plan needs more than is left; then, one batch at a time, store the
 //! planned requests *before* sending them, send each (paced below LINE's rate limits,
 //! retried with the same key), and acknowledge its entries after the ledger row is written.
@@ -14,6 +14,7 @@
 //! It lives beside the LINE audience destination because it shares its client, its error
 //! classification and its parking.
 
+pub mod cap;
 mod prepare;
 pub mod settings;
 pub mod state;
@@ -150,7 +151,14 @@ impl Destination for LineMessageDestination {
                 st.planned.len()
             ));
             if !self
-                .send_planned(ctx, client, seg, &mut st, &mut report)
+                .send_planned(
+                    ctx,
+                    client,
+                    seg,
+                    settings.cap.is_some(),
+                    &mut st,
+                    &mut report,
+                )
                 .await?
             {
                 return Ok(report);
@@ -224,7 +232,14 @@ impl Destination for LineMessageDestination {
             }
             save(ctx.store, seg, &st).await?;
             if !self
-                .send_planned(ctx, client, seg, &mut st, &mut report)
+                .send_planned(
+                    ctx,
+                    client,
+                    seg,
+                    settings.cap.is_some(),
+                    &mut st,
+                    &mut report,
+                )
                 .await?
             {
                 return Ok(report);
@@ -271,6 +286,7 @@ impl LineMessageDestination {
         ctx: &SyncContext<'_>,
         client: &LineClient,
         seg: &str,
+        capped: bool,
         st: &mut StoredMessageState,
         report: &mut SegmentReport,
     ) -> Result<bool, SyncError> {
@@ -278,6 +294,11 @@ impl LineMessageDestination {
             if ctx.expired() {
                 report.incomplete("deadline reached; planned requests are re-sent next run");
                 return Ok(false);
+            }
+            let users: Vec<&str> = req.entries.iter().map(|e| e.user.as_str()).collect();
+            if capped {
+                // Before sending: a message is never out without its cap record.
+                cap::mark(ctx.store, seg, &users, ctx.now, &req.retry_key).await?;
             }
             let started = Instant::now();
             let sent = self.send_one(ctx, client, &req).await;
@@ -326,6 +347,9 @@ impl LineMessageDestination {
                     let why = e.to_string();
                     self.ledger_failure(ctx, seg, &req, LedgerStatus::Parked, &why, duration_ms)
                         .await?;
+                    if capped {
+                        cap::unmark(ctx.store, seg, &users).await?;
+                    }
                     report.failed += 1;
                     // Refused means not sent: drop the batch's unsent requests (their entries
                     // stay pending and are planned again, with the rules in force, once
@@ -469,7 +493,7 @@ impl LineMessageDestination {
     }
 
     /// Records and acknowledges the entries that are not sent: no LINE ID, not rendered,
-    /// no messages for their change kind, expired in quiet hours.
+    /// no messages for their change kind, within the frequency cap, expired in quiet hours.
     async fn settle_unsent(
         &self,
         ctx: &SyncContext<'_>,
@@ -486,7 +510,7 @@ impl LineMessageDestination {
             .not_rendered
             .first()
             .map(|(e, why)| format!("e.g. user {}: {why}", e.user));
-        let groups: [(&str, &[OutboxEntry], LedgerStatus, String); 4] = [
+        let groups: [(&str, &[OutboxEntry], LedgerStatus, String); 5] = [
             (
                 "skip",
                 &prepared.no_line_id,
@@ -507,6 +531,12 @@ impl LineMessageDestination {
                 &prepared.no_messages,
                 LedgerStatus::Ok,
                 "no messages declared for this change (on_enter / on_exit)".into(),
+            ),
+            (
+                "capped",
+                &prepared.capped,
+                LedgerStatus::Ok,
+                "messaged for this segment within the cap window: not sent again".into(),
             ),
             (
                 "expired",
@@ -609,6 +639,7 @@ impl LineMessageDestination {
             "recipients": prepared.recipients(),
             "skipped_no_line_id": prepared.no_line_id.len(),
             "not_rendered": prepared.not_rendered.iter().map(|(e, why)| serde_json::json!({"user": e.user, "why": why})).collect::<Vec<_>>(),
+            "capped": prepared.capped.len(),
             "expired": prepared.expired.len(),
             "held_by_quiet_hours": prepared.held.map_or(0, |(n, _)| n),
             "over_run_cap": prepared.over_cap,

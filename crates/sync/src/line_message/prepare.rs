@@ -1,9 +1,10 @@
 //! Turns a segment's pending `line_message` entries into requests, shared by the real run and
 //! the dry run: drops changes held past the quiet hours' expiry, holds the rest during quiet
-//! hours, sets aside users without a LINE ID (or who blocked the account) and users whose
-//! messages cannot be rendered, renders and groups with `audience_core::plan::message`, and
-//! keeps to the per-run recipient cap.
+//! hours, sets aside users without a LINE ID (or who blocked the account), users whose
+//! messages cannot be rendered and users messaged within the frequency cap, renders and
+//! groups with `audience_core::plan::message`, and keeps to the per-run recipient cap.
 
+use super::cap;
 use super::settings::LineMessageSettings;
 use super::state::PlannedRequest;
 use crate::error::SyncError;
@@ -30,6 +31,8 @@ pub struct Prepared {
     pub not_rendered: Vec<(OutboxEntry, String)>,
     /// Entries of a change kind with no messages declared (e.g. exits without `on_exit`).
     pub no_messages: Vec<OutboxEntry>,
+    /// Entries of users messaged for this segment within the cap window: not sent again.
+    pub capped: Vec<OutboxEntry>,
     /// Entries held past the quiet hours' expiry: dropped, not sent.
     pub expired: Vec<OutboxEntry>,
     /// Quiet hours now: entries held, until about when.
@@ -83,11 +86,8 @@ pub async fn prepare(
         .into_iter()
         .collect();
     let users = load_users(ctx.store, &keys).await?;
-    let mut by_op: [(ChangeKind, Vec<Rendered>); 2] = [
-        (ChangeKind::Entered, Vec::new()),
-        (ChangeKind::Exited, Vec::new()),
-    ];
-    let mut kept: Vec<OutboxEntry> = Vec::with_capacity(live.len());
+    let mut candidates: Vec<(OutboxEntry, String, Vec<serde_json::Value>)> =
+        Vec::with_capacity(live.len());
     for e in live {
         let Some(user) = users.get(&e.user) else {
             out.no_line_id.push(e);
@@ -99,23 +99,39 @@ pub async fn prepare(
         };
         let specs = settings.messages(e.op).map_err(SyncError::Config)?;
         match render(&specs, &|name| attribute_value(user, name)) {
-            Ok(messages) => {
-                let slot = if e.op == ChangeKind::Entered { 0 } else { 1 };
-                by_op[slot].1.push((
-                    Recipient {
-                        entry: kept.len(),
-                        change_id: e.change_id.clone(),
-                        line_user_id: line_id.to_string(),
-                    },
-                    messages,
-                ));
-                kept.push(e);
-            }
+            Ok(messages) => candidates.push((e, line_id.to_string(), messages)),
             Err(why) => {
                 tracing::warn!(segment, user = %e.user, error = %why, "message not rendered; not sent");
                 out.not_rendered.push((e, why));
             }
         }
+    }
+    if let Some(cap) = settings.cap {
+        let keys: Vec<String> = candidates.iter().map(|(e, _, _)| e.user.clone()).collect();
+        let last = cap::last_sent(ctx.store, segment, &keys).await?;
+        let (capped, free): (Vec<_>, Vec<_>) = candidates.into_iter().partition(|(e, _, _)| {
+            last.get(&e.user)
+                .is_some_and(|at| ctx.now.saturating_sub(*at) < cap.millis())
+        });
+        out.capped = capped.into_iter().map(|(e, _, _)| e).collect();
+        candidates = free;
+    }
+    let mut by_op: [(ChangeKind, Vec<Rendered>); 2] = [
+        (ChangeKind::Entered, Vec::new()),
+        (ChangeKind::Exited, Vec::new()),
+    ];
+    let mut kept: Vec<OutboxEntry> = Vec::with_capacity(candidates.len());
+    for (e, line_user_id, messages) in candidates {
+        let slot = if e.op == ChangeKind::Entered { 0 } else { 1 };
+        by_op[slot].1.push((
+            Recipient {
+                entry: kept.len(),
+                change_id: e.change_id.clone(),
+                line_user_id,
+            },
+            messages,
+        ));
+        kept.push(e);
     }
     let mut budget = max_recipients;
     for (op, rendered) in by_op {

@@ -30,8 +30,7 @@ pub struct LineMessageSettings {
     /// the campaign.
     #[serde(default)]
     pub aggregation_unit: Option<String>,
-    /// At most one message per user per segment within this window (not implemented yet:
-    /// refused at load, see docs/messages.md).
+    /// At most one message per user per segment within this window (e.g. `7d`).
     #[serde(default)]
     pub cap: Option<RuleDuration>,
     /// No messages in these local hours (the rules' `settings.timezone`).
@@ -72,12 +71,6 @@ impl SegmentSettings for LineMessageSettings {
                     "aggregation_unit `{unit}` must be 1–30 of A-Z a-z 0-9 _ (LINE's customAggregationUnits)"
                 ));
             }
-        }
-        if self.cap.is_some() {
-            return Err(
-                "cap is not implemented yet: remove it (docs/messages.md, \"What is not done\")"
-                    .into(),
-            );
         }
         self.quiet_hours().map(|_| ())
     }

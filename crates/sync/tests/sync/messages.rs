@@ -30,6 +30,12 @@ segments:
         on_enter: ["Welcome, {{firstName|friend}}!"]
         notification_disabled: true
         aggregation_unit: welcome_2026
+  - id: capped
+    condition: { line_linked: true }
+    destinations:
+      line_message:
+        on_enter: ["Welcome back"]
+        cap: 7d
   - id: quiet
     condition: { line_linked: true }
     destinations:
@@ -396,6 +402,94 @@ async fn quiet_hours_hold_then_send_and_drop_after_expiry() {
 }
 
 #[tokio::test]
+async fn the_cap_sends_at_most_one_message_per_user_per_window_on_sqlite() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    cap_scenario(&store).await;
+}
+
+/// The cap keeps its records in the store's destination state under keys of its own (one
+/// per user and segment, spread over shards): the same scenario on DynamoDB Local.
+#[tokio::test]
+async fn the_cap_sends_at_most_one_message_per_user_per_window_on_dynamodb() {
+    let local = audience_testkit::dynamodb_local::DynamoDbLocal::shared()
+        .await
+        .unwrap_or_else(|e| {
+            panic!("DynamoDB Local could not start: {e} (it needs npm and Java 17+)")
+        });
+    let store = local.store("sync-message-cap").await;
+    cap_scenario(&store).await;
+}
+
+async fn cap_scenario(store: &dyn StateStore) {
+    let fake = FakeLine::start().await;
+    let client = LineClient::new(fake.config_long_lived()).unwrap();
+    let rules = message_rules();
+    let user = users(0, 1);
+    let cycle = |at: Millis| {
+        let (rules, user) = (&rules, &user);
+        async move {
+            change(store, rules, "capped", user, ChangeKind::Exited, at).await;
+            change(
+                store,
+                rules,
+                "capped",
+                user,
+                ChangeKind::Entered,
+                at + MINUTE,
+            )
+            .await;
+        }
+    };
+    change(
+        store,
+        &rules,
+        "capped",
+        &user,
+        ChangeKind::Entered,
+        NOON_TOKYO,
+    )
+    .await;
+    run(store, &client, "capped", NOON_TOKYO).await;
+    assert_eq!(fake.delivered_to(&line_id(0)), 1);
+
+    // Out and in again the next day: within 7 days, not sent again.
+    cycle(NOON_TOKYO + DAY).await;
+    run(store, &client, "capped", NOON_TOKYO + DAY + HOUR).await;
+    assert_eq!(fake.delivered_to(&line_id(0)), 1);
+    assert!(pending(store, KIND, "capped").await.is_empty());
+    assert!(ledger(store, KIND)
+        .await
+        .iter()
+        .any(|r| r.action == "capped" && r.users == 1));
+
+    // A request LINE refuses sends nothing and leaves no cap record behind.
+    cycle(NOON_TOKYO + 8 * DAY).await;
+    fake.fail_next(FakeOp::Push, 400, 1);
+    let refused = run(store, &client, "capped", NOON_TOKYO + 8 * DAY + HOUR).await;
+    assert_eq!(
+        refused.segments[0].outcome,
+        SegmentOutcome::Parked,
+        "{refused:?}"
+    );
+    assert_eq!(fake.delivered_to(&line_id(0)), 1);
+    // After the window and the refusal: sent.
+    let retried = run_with(
+        store,
+        &client,
+        "capped",
+        NOON_TOKYO + 8 * DAY + 2 * HOUR,
+        |c| c.retry_parked = true,
+    )
+    .await;
+    assert_eq!(
+        retried.segments[0].outcome,
+        SegmentOutcome::Done,
+        "{retried:?}"
+    );
+    assert_eq!(fake.delivered_to(&line_id(0)), 2);
+}
+
+#[tokio::test]
 async fn the_dry_run_writes_rendered_messages_and_recipients() {
     let store = EmbeddedStore::in_memory().unwrap();
     let fake = FakeLine::start().await;
@@ -486,8 +580,9 @@ fn rules_check_refuses_holes_unknown_attributes_and_bad_objects() {
     ))
     .unwrap_err();
     assert!(unit.contains("aggregation_unit"), "{unit}");
-    let cap = check(&segment(r#"{ on_enter: [hi], cap: 7d }"#, "", linked)).unwrap_err();
-    assert!(cap.contains("cap"), "{cap}");
+    assert!(check(&segment(r#"{ on_enter: [hi], cap: 7d }"#, "", linked)).is_ok());
+    let cap = check(&segment(r#"{ on_enter: [hi], cap: 0d }"#, "", linked)).unwrap_err();
+    assert!(cap.contains("greater than zero"), "{cap}");
     let quiet = check(&segment(
         r#"{ on_enter: [hi], quiet_hours: { from: "25:00", to: "08:00" } }"#,
         "",
