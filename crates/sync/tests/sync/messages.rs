@@ -30,6 +30,11 @@ segments:
         on_enter: ["Welcome, {{firstName|friend}}!"]
         notification_disabled: true
         aggregation_unit: welcome_2026
+  - id: farewell
+    condition: { line_linked: true }
+    destinations:
+      line_message:
+        on_exit: ["See you, {{firstName|friend}}"]
   - id: capped
     condition: { line_linked: true }
     destinations:
@@ -155,6 +160,51 @@ async fn entering_users_get_one_multicast_once_and_the_ledger_names_no_line_id()
     run(&store, &client, "welcome", NOON_TOKYO + 3 * MINUTE).await;
     let last = fake.delivered().pop().unwrap();
     assert_eq!((last.via, last.to), ("push", line_id(20)));
+}
+
+#[tokio::test]
+async fn exits_get_their_own_messages_and_changes_without_messages_need_nothing() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    let fake = FakeLine::start().await;
+    let client = LineClient::new(fake.config_long_lived()).unwrap();
+    let rules = message_rules();
+    let list = users(0, 2);
+    change(
+        &store,
+        &rules,
+        "farewell",
+        &list,
+        ChangeKind::Entered,
+        NOON_TOKYO,
+    )
+    .await;
+    run(&store, &client, "farewell", NOON_TOKYO).await;
+    assert!(fake.delivered().is_empty(), "no on_enter declared");
+    assert!(pending(&store, KIND, "farewell").await.is_empty());
+    assert!(ledger(&store, KIND)
+        .await
+        .iter()
+        .any(|r| r.action == "no_messages" && r.users == 2));
+
+    change(
+        &store,
+        &rules,
+        "farewell",
+        &list,
+        ChangeKind::Exited,
+        NOON_TOKYO + HOUR,
+    )
+    .await;
+    run(&store, &client, "farewell", NOON_TOKYO + 2 * HOUR).await;
+    let delivered = fake.delivered();
+    assert_eq!(delivered.len(), 2);
+    assert_eq!(delivered[0].messages[0]["text"], "See you, friend");
+    let row = ledger(&store, KIND)
+        .await
+        .into_iter()
+        .find(|r| r.action == "multicast")
+        .unwrap();
+    assert_eq!((row.users, row.exits), (0, 2));
 }
 
 #[tokio::test]
