@@ -6,6 +6,7 @@ mod decode;
 mod erase;
 mod formats;
 mod hostile;
+mod messages;
 mod properties;
 mod rules;
 mod util;

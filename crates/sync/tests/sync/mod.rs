@@ -7,5 +7,6 @@ mod erasure;
 mod lease;
 mod line_faults;
 mod line_sync;
+mod messages;
 mod pinpoint_sync;
 mod util;
