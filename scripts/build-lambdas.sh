@@ -2,7 +2,7 @@
 # Builds the Lambda binaries with cargo-lambda, as `sam build` does (BuildMethod:
 # rust-cargolambda), so CI notices when packaging breaks.
 #
-#   scripts/build-lambdas.sh                 # consumer, sync, sweep, line-webhook, collector
+#   scripts/build-lambdas.sh                 # consumer, sync, sweep, line-webhook, collector, attributes
 #   scripts/build-lambdas.sh --bin consumer  # only some (repeat --bin)
 #
 # - Installs cargo-lambda from PyPI (`pip install cargo-lambda`, which brings zig through the
@@ -18,7 +18,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
 CARGO_LAMBDA_SPEC='cargo-lambda>=1.8,<2'
-DEFAULT_BINS=(consumer sync sweep line-webhook collector)
+DEFAULT_BINS=(consumer sync sweep line-webhook collector attributes)
 ARM_TARGET=aarch64-unknown-linux-gnu
 
 bins=()

@@ -21,3 +21,4 @@ mod serve;
 mod stats;
 mod sweep_and_rules;
 mod sync;
+mod user;

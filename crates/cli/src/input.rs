@@ -7,8 +7,9 @@
 //! named by file and line (or shard and sequence number).
 
 use anyhow::{bail, Context, Result};
+use audience_core::formats::attributes::{row_event, IdKind as CoreIdKind};
 use audience_core::{Millis, Payload, RawRecord, RecordId};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -71,7 +72,10 @@ impl ColumnArgs {
     pub fn mapping(&self, line_attr: &str) -> RowMapping {
         RowMapping {
             id_column: self.id_column.clone(),
-            id_kind: self.id_kind,
+            id_kind: match self.id_kind {
+                IdKind::User => CoreIdKind::User,
+                IdKind::Line => CoreIdKind::Line,
+            },
             line_user_id_column: self
                 .line_user_id_column
                 .clone()
@@ -82,20 +86,7 @@ impl ColumnArgs {
     }
 }
 
-/// How one attribute row becomes an `_import.attributes` event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowMapping {
-    /// The column naming the user.
-    pub id_column: String,
-    /// What that column holds.
-    pub id_kind: IdKind,
-    /// The column holding a LINE user ID.
-    pub line_user_id_column: String,
-    /// The column holding an endpoint ID.
-    pub endpoint_id_column: String,
-    /// The user attribute the rules read the LINE user ID from.
-    pub line_attr: String,
-}
+pub use audience_core::formats::attributes::RowMapping;
 
 /// A record of an input file.
 pub enum InputRecord {
@@ -355,11 +346,9 @@ fn kinesis_records(bytes: &[u8]) -> Result<Vec<InputRecord>> {
     Ok(out)
 }
 
-/// Turns a user-attribute row into an `_import.attributes` event at time `at`. The ID column
-/// names the user (with `IdKind::Line` the LINE user ID is the user key and the user's LINE
-/// ID); the LINE user ID column goes to the user attribute the rules read it from; the
-/// endpoint ID column links an endpoint; every other field becomes an endpoint attribute
-/// (lists kept, scalars as text).
+/// Turns a user-attribute row into an `_import.attributes` event at time `at`
+/// ([`audience_core::formats::attributes::row_event`]); a line that is not a JSON object stays
+/// as it was, for decoding to set aside with its file and line.
 pub fn row_to_record(
     id: RecordId,
     row: Result<Map<String, Value>, String>,
@@ -368,65 +357,11 @@ pub fn row_to_record(
 ) -> RawRecord {
     let payload = match row {
         Err(line) => Payload::Json(line.into_bytes()),
-        Ok(row) => {
-            let mut attrs = Map::new();
-            let mut user_attrs = Map::new();
-            let mut user_id = Value::Null;
-            let mut endpoint_id = Value::Null;
-            for (k, v) in row {
-                if k == mapping.id_column {
-                    user_id = text(&v).map(Value::String).unwrap_or(Value::Null);
-                    if mapping.id_kind == IdKind::Line && !user_id.is_null() {
-                        user_attrs.insert(
-                            mapping.line_attr.clone(),
-                            Value::Array(vec![user_id.clone()]),
-                        );
-                    }
-                    continue;
-                }
-                if k == mapping.endpoint_id_column {
-                    endpoint_id = text(&v).map(Value::String).unwrap_or(Value::Null);
-                    continue;
-                }
-                let values: Vec<Value> = match &v {
-                    Value::Array(a) => a.iter().filter_map(text).map(Value::String).collect(),
-                    other => text(other).map(Value::String).into_iter().collect(),
-                };
-                if k == mapping.line_user_id_column || k == mapping.line_attr {
-                    // The ID column of a LINE-keyed file wins over a second LINE column.
-                    if !(mapping.id_kind == IdKind::Line
-                        && user_attrs.contains_key(&mapping.line_attr))
-                    {
-                        user_attrs.insert(mapping.line_attr.clone(), Value::Array(values));
-                    }
-                } else {
-                    attrs.insert(k, Value::Array(values));
-                }
-            }
-            let event = json!({
-                "event_type": "_import.attributes",
-                "event_timestamp": at,
-                "endpoint": {
-                    "Id": endpoint_id,
-                    "Attributes": attrs,
-                    "User": {"UserId": user_id, "UserAttributes": user_attrs}
-                }
-            });
-            Payload::Json(event.to_string().into_bytes())
-        }
+        Ok(row) => Payload::Json(row_event(row, at, mapping)),
     };
     RawRecord {
         id,
         payload,
         arrival_ms: None,
-    }
-}
-
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }

@@ -115,6 +115,10 @@ enum Command {
     Explain(commands::explain::ExplainArgs),
     /// Re-evaluate users whose next time-based flip has passed and report the changes.
     ///
+    /// Then the upkeep the sweep Lambda also runs: fold counter deltas older than
+    /// --fold-margin into base items (DynamoDB; keeps `stats` reads O(segments)), record each
+    /// segment's size, and flag segments whose rules `alert` sees a sudden change.
+    ///
     /// Example: audience-stream sweep --now 2026-01-01T00:00:00Z
     Sweep(commands::sweep::SweepArgs),
     /// Send pending membership changes to LINE audiences and Pinpoint import jobs, or plan
@@ -163,7 +167,7 @@ enum Command {
     ///
     /// Example: curl -u devkey: -H 'content-type: application/json' -d '{"batch": [{"type": "track", "event": "Order Completed", "userId": "user-1"}]}' http://127.0.0.1:8088/v1/batch
     Collect(commands::collect::CollectArgs),
-    /// Check a rules file, or diff two over the stored users.
+    /// Check a rules file, diff two over the stored users, or apply a new one to them.
     #[command(subcommand)]
     Rules(commands::rules::RulesCommand),
     /// Generate realistic fixture events (deterministic for a seed).
@@ -176,6 +180,11 @@ enum Command {
     /// Measure costs (DynamoDB write/read units per 1,000 events).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
+    /// One person's data: show what is kept, or erase it on request (APPI, GDPR).
+    ///
+    /// Example: audience-stream user delete user-0001 --dry-run
+    #[command(subcommand)]
+    User(commands::user::UserCommand),
 }
 
 fn main() -> ExitCode {
@@ -213,6 +222,7 @@ fn main() -> ExitCode {
             Command::Gen(a) => commands::gen::run(a),
             Command::Table(c) => commands::table::run(c).await,
             Command::Bench(c) => commands::bench::run(c).await,
+            Command::User(c) => commands::user::run(c).await,
         }
     });
     match result {

@@ -17,10 +17,16 @@ pub fn partition_key(event: &Map<String, Value>, bytes: &[u8]) -> String {
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
     });
-    match from_field {
-        Some(key) if key.chars().count() <= MAX_KEY_CHARS => key,
-        Some(long) => format!("sha256:{}", short_hash(long.as_bytes())),
-        None => format!("sha256:{}", short_hash(bytes)),
+    key_for(from_field.as_deref(), bytes)
+}
+
+/// The partition key for a record of user `id` (if known) whose bytes are `bytes`: the ID
+/// when Kinesis allows it, else its hash; with no ID, a hash of the bytes.
+pub fn key_for(id: Option<&str>, bytes: &[u8]) -> String {
+    match id {
+        Some(key) if !key.is_empty() && key.chars().count() <= MAX_KEY_CHARS => key.to_string(),
+        Some(long) if !long.is_empty() => format!("sha256:{}", short_hash(long.as_bytes())),
+        _ => format!("sha256:{}", short_hash(bytes)),
     }
 }
 

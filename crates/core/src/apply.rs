@@ -35,6 +35,8 @@ pub enum Cause {
     Time,
     /// A changed rules file.
     Rules,
+    /// The user's data was erased on request (`user delete`, see `erase`).
+    Erasure,
 }
 
 /// One membership change.

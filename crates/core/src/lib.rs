@@ -6,9 +6,11 @@
 //! and planned requests out. The Lambda, the replay tool, the sweep and the tests share it,
 //! so a decision made in a test is the decision made in production.
 
+pub mod alert;
 pub mod apply;
 pub mod codec;
 pub mod decode;
+pub mod erase;
 pub mod eval;
 pub mod event;
 pub mod formats;

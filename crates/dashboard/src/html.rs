@@ -61,6 +61,8 @@ struct SegView {
     changes: Vec<ChangeView>,
     spark: String,
     dests: Vec<DestView>,
+    /// The reason of a sudden size change, when flagged.
+    sudden: Option<String>,
 }
 
 struct MoverView {
@@ -211,9 +213,17 @@ pub fn render_page(d: &Dashboard, opts: &PageOptions) -> Result<String, Dashboar
         ledger_note,
         recon,
         footer: format!(
-            "{} store reads (budget: {} segments + 3 = {}); aggregates only, no user IDs. As of {}.",
+            "{} store reads (budget: {} segments + 3{} = {}); aggregates only, no user IDs. As of {}.",
             d.store_reads,
             d.segments.len(),
+            match d
+                .store_reads_budget
+                .saturating_sub(d.segments.len() as u64 + 3)
+            {
+                0 => String::new(),
+                1 => " + 1 alert window".to_string(),
+                n => format!(" + {n} alert windows"),
+            },
             d.store_reads_budget,
             s.as_of
         ),
@@ -437,6 +447,7 @@ fn seg_view(d: &Dashboard, r: &SegmentRow) -> SegView {
                 class: status_class(&c.status),
             })
             .collect(),
+        sudden: r.sudden_change.as_ref().map(|c| c.reason.clone()),
     }
 }
 

@@ -35,7 +35,7 @@ pub struct Dashboard {
     pub histories: BTreeMap<String, Vec<DayPoint>>,
     /// Store reads this model took.
     pub store_reads: u64,
-    /// The most it may take: segments + 3.
+    /// The most it may take: segments + 3 + distinct `alert.within` windows.
     pub store_reads_budget: u64,
 }
 
@@ -123,6 +123,8 @@ pub struct SegmentRow {
     pub change_30d: Change,
     /// Where it is sent and the state there.
     pub destinations: Vec<DestinationCell>,
+    /// A sudden change of its size (the segment's `alert`), if flagged now.
+    pub sudden_change: Option<audience_core::alert::SuddenChange>,
 }
 
 /// A segment's state at one destination, from the newest ledger rows.

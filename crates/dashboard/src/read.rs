@@ -3,7 +3,8 @@
 //! Reads, all key lookups or queries on pre-aggregated items (never a scan, never a member
 //! list): one `daily_history` per segment (its whole history: the current size is the sum of
 //! its enters minus exits, the same items `segment_counts` adds up), then `pending_summary`,
-//! `ledger(limit)` and `batches(yesterday, today)`. That is segments + 3 reads. Destination
+//! `ledger(limit)` and `batches(yesterday, today)`, and one `sizes_at` per distinct
+//! `alert.within` of the rules (size alerts). That is segments + 3 (+ alert windows) reads. Destination
 //! state (LINE audience, last Pinpoint job) comes from the ledger rows, not from a read per
 //! segment and destination.
 
@@ -82,6 +83,21 @@ pub async fn load(
             today - 1
         )))?;
     let ledger_truncated = opts.ledger_limit > 0 && entries.len() >= opts.ledger_limit;
+    let sizes: BTreeMap<String, i64> = rules
+        .segments
+        .iter()
+        .zip(&series)
+        .map(|(seg, s)| (seg.def.id.clone(), s.members))
+        .collect();
+    let mut verdicts = audience_pipeline::size_alerts(&store, rules, &sizes, now)
+        .await
+        .map_err(DashboardError::store("sizes_at"))?;
+    let alert_windows = rules
+        .segments
+        .iter()
+        .filter_map(|s| s.def.alert.as_ref().map(|a| a.within))
+        .collect::<BTreeSet<_>>()
+        .len() as u64;
 
     let mut segments = Vec::with_capacity(ids.len());
     let mut histories = BTreeMap::new();
@@ -109,6 +125,10 @@ pub async fn load(
                 warnings.push(format!("{id}: {w}"));
             }
         }
+        let sudden_change = verdicts.remove(id).and_then(|v| v.sudden_change);
+        if let Some(change) = &sudden_change {
+            warnings.push(format!("{id}: sudden change: {}", change.reason));
+        }
         segments.push(SegmentRow {
             id: id.to_string(),
             description: seg.def.description.clone(),
@@ -121,6 +141,7 @@ pub async fn load(
             change_7d: s.change(7),
             change_30d: s.change(30),
             destinations: cells,
+            sudden_change,
         });
         let keep = opts.history_days.max(1) as usize;
         let days = &s.days[s.days.len().saturating_sub(keep)..];
@@ -168,7 +189,7 @@ pub async fn load(
         warnings,
         histories,
         store_reads,
-        store_reads_budget: rules.segments.len() as u64 + 3,
+        store_reads_budget: rules.segments.len() as u64 + 3 + alert_windows,
     })
 }
 

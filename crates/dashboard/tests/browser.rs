@@ -71,8 +71,10 @@ async fn run_browser(browser: &Path, profile: &Path, extra: &[String]) -> std::p
 #[tokio::test]
 async fn chromium_renders_the_fixture_page() {
     let browser = find_browser();
-    let (store, rules) = common::fixture_store().await;
+    let (store, _) = common::fixture_store().await;
     let counts = store.segment_counts().await.unwrap();
+    let hyogo = counts["hyogo"].members;
+    let rules = common::with_hyogo_alert(&store, hyogo).await;
     let d = load(&store, &rules, NOW, &LoadOptions::default())
         .await
         .unwrap();
@@ -113,6 +115,26 @@ async fn chromium_renders_the_fixture_page() {
     assert!(dom.contains(&format!("{} store reads", d.store_reads)));
     assert!(dom.contains("<svg"), "charts are in the DOM");
     assert!(dom.contains("↻ rotate"), "the rotation is marked");
+    let hyogo_row = {
+        let start = dom.find("<tr data-segment=\"hyogo\">").unwrap();
+        &dom[start..start + dom[start..].find("</tr>").unwrap()]
+    };
+    assert!(
+        hyogo_row.contains(&format!(
+            "<div class=\"sudden\" title=\"grew from {} to {hyogo} (+5",
+            hyogo - 5
+        )),
+        "hyogo is marked with its sudden change: {hyogo_row}"
+    );
+    assert_eq!(
+        dom.matches("class=\"sudden\"").count(),
+        1,
+        "only the flagged segment is marked"
+    );
+    assert!(
+        dom.contains("hyogo: sudden change: grew from"),
+        "and warned about"
+    );
 
     let shot = dir.path().join("dashboard.png");
     run_browser(

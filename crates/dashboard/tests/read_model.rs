@@ -174,6 +174,50 @@ async fn empty_store_renders_a_helpful_page() {
     assert!(html.contains("defines no segments"));
 }
 
+#[tokio::test]
+async fn a_sudden_size_change_is_flagged_with_one_more_read() {
+    let (store, _) = common::fixture_store().await;
+    let members = store.segment_counts().await.unwrap()["hyogo"].members;
+    let rules = common::with_hyogo_alert(&store, members).await;
+    let d = load(&store, &rules, NOW, &LoadOptions::default())
+        .await
+        .unwrap();
+    let change = d
+        .segment("hyogo")
+        .unwrap()
+        .sudden_change
+        .clone()
+        .expect("flagged");
+    assert_eq!(
+        (change.before, change.now, change.change),
+        (members - 5, members, 5)
+    );
+    assert!(d
+        .segments
+        .iter()
+        .filter(|s| s.id != "hyogo")
+        .all(|s| s.sudden_change.is_none()));
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.starts_with("hyogo: sudden change: grew from")),
+        "{:?}",
+        d.warnings
+    );
+    assert_eq!(d.store_reads_budget, rules.segments.len() as u64 + 3 + 1);
+    assert!(
+        d.store_reads <= d.store_reads_budget,
+        "{} > {}",
+        d.store_reads,
+        d.store_reads_budget
+    );
+    // An hour later the snapshot is too old for `within: 1h` (more than 2 × within): no verdict.
+    let d = load(&store, &rules, NOW + 3 * 3_600_000, &LoadOptions::default())
+        .await
+        .unwrap();
+    assert!(d.segment("hyogo").unwrap().sudden_change.is_none());
+}
+
 /// 50 segments with Japanese descriptions and both destinations, 120 days of history, 500
 /// ledger rows.
 async fn synthetic_store() -> (EmbeddedStore, Rules) {

@@ -15,8 +15,8 @@ use audience_eventbridge::{EventBridgeConfig, EventBridgeDestination};
 use audience_line::config::ConfigError;
 use audience_line::{LineClient, LineConfig};
 use audience_sync::{
-    Destination, LineDestination, NotConfigured, PinpointClients, PinpointDestination, SyncConfig,
-    SyncError,
+    Destination, LineDestination, LineMessageDestination, NotConfigured, PinpointClients,
+    PinpointDestination, SyncConfig, SyncError,
 };
 use std::fmt;
 use std::str::FromStr;
@@ -43,14 +43,17 @@ pub enum DestinationKind {
     Pinpoint,
     /// Events on an EventBridge bus.
     EventBridge,
+    /// LINE messages (push, multicast) on segment entry and exit.
+    LineMessage,
 }
 
 impl DestinationKind {
     /// Every kind, in the order a segment's destinations are synced.
-    pub const ALL: [DestinationKind; 3] = [
+    pub const ALL: [DestinationKind; 4] = [
         DestinationKind::Line,
         DestinationKind::Pinpoint,
         DestinationKind::EventBridge,
+        DestinationKind::LineMessage,
     ];
 
     /// The name used in rules, outbox entries and flags (`line`, `pinpoint`).
@@ -59,6 +62,7 @@ impl DestinationKind {
             DestinationKind::Line => audience_sync::line::state::KIND,
             DestinationKind::Pinpoint => audience_sync::pinpoint::state::KIND,
             DestinationKind::EventBridge => audience_eventbridge::KIND,
+            DestinationKind::LineMessage => audience_sync::line_message::KIND,
         }
     }
 
@@ -142,15 +146,18 @@ pub async fn select_destinations(
             .filter(|s| only.is_none_or(|id| s.def.id == id))
             .any(|s| kind.wanted_by(s))
     };
+    // The LINE credentials serve both LINE kinds: read once, the client shared.
     let mut line = Some(line);
+    let mut line_client_built: Option<Option<LineClient>> = None;
     let mut out: Vec<Box<dyn Destination>> = Vec::with_capacity(chosen.len());
     for kind in chosen {
         let sends = !dry_run && used(kind);
         out.push(match kind {
             DestinationKind::Line => {
-                let client = match (sends, line.take()) {
-                    (true, Some(credentials)) => line_client(credentials)?,
-                    _ => None,
+                let client = if sends {
+                    shared_line_client(&mut line, &mut line_client_built)?
+                } else {
+                    None
                 };
                 match client {
                     Some(client) => Box::new(LineDestination::new(config.line.clone(), Some(client))),
@@ -190,6 +197,33 @@ pub async fn select_destinations(
                     )));
                 }
             }
+            DestinationKind::LineMessage => {
+                let client = if sends {
+                    shared_line_client(&mut line, &mut line_client_built)?
+                } else {
+                    None
+                };
+                let make = |client| -> Box<dyn Destination> {
+                    Box::new(LineMessageDestination::new(
+                        config.line_message.clone(),
+                        client,
+                        rules.zone.clone(),
+                    ))
+                };
+                match client {
+                    Some(client) => make(Some(client)),
+                    None if sends && named => {
+                        return Err(SyncError::Config(format!(
+                            "the LINE message destination was asked for but is not configured: {LINE_SETTINGS}"
+                        )))
+                    }
+                    None if sends => Box::new(NotConfigured::new(
+                        kind.as_str(),
+                        LINE_SETTINGS.to_string(),
+                    )),
+                    None => make(None),
+                }
+            }
             DestinationKind::EventBridge => {
                 // The bus defaults to `default`: with AWS credentials it is always configured.
                 let config = EventBridgeConfig::from_env().map_err(SyncError::Config)?;
@@ -202,6 +236,22 @@ pub async fn select_destinations(
         });
     }
     Ok(out)
+}
+
+/// The run's one LINE client: built from the credentials the first time a LINE kind needs
+/// it, the same (cheap to clone) client after.
+fn shared_line_client(
+    credentials: &mut Option<LineCredentials<'_>>,
+    built: &mut Option<Option<LineClient>>,
+) -> Result<Option<LineClient>, SyncError> {
+    if built.is_none() {
+        let client = match credentials.take() {
+            Some(c) => line_client(c)?,
+            None => None,
+        };
+        *built = Some(client);
+    }
+    Ok(built.clone().flatten())
 }
 
 /// A LINE client, or `None` when no credentials are set at all; credentials that are set but

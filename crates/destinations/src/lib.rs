@@ -17,13 +17,16 @@ use audience_core::Rules;
 use audience_sync::DestinationSpec;
 
 /// Every destination kind this build can sync.
-pub const KINDS: [DestinationSpec; 3] = [
+pub const KINDS: [DestinationSpec; 4] = [
     audience_sync::spec::BUILT_IN[0],
     audience_sync::spec::BUILT_IN[1],
     audience_eventbridge::SPEC,
+    audience_sync::line_message::SPEC,
 ];
 
 /// Checks that every segment's destinations are registered kinds with settings they accept.
 pub fn check_rules(rules: &Rules) -> Result<(), String> {
-    audience_sync::check_destinations(rules, &KINDS)
+    audience_sync::check_destinations(rules, &KINDS)?;
+    // Message templates need the whole rules file (kept attributes, segment conditions).
+    audience_sync::line_message::settings::check_in_rules(rules)
 }

@@ -32,7 +32,7 @@ fn unknown_kinds_and_bad_settings_are_refused_naming_segment_and_kind() {
     let cases = [
         (
             "{ lien: { audience_name: x } }",
-            "segment `s`: unknown destination `lien` (destinations: line, pinpoint, eventbridge)",
+            "segment `s`: unknown destination `lien` (destinations: line, pinpoint, eventbridge, line_message)",
         ),
         (
             "{ line: { audience_name: x, audience_id: 5 } }",
@@ -53,6 +53,11 @@ fn unknown_kinds_and_bad_settings_are_refused_naming_segment_and_kind() {
         (
             "{ eventbridge: { bus: crm, detail: x } }",
             "unknown field `detail`",
+        ),
+        ("{ line_message: {} }", "give on_enter or on_exit"),
+        (
+            "{ line_message: { on_enter: [\"Hi {{name}}\"] } }",
+            "is not kept in users' state",
         ),
         ("{ Line: {} }", "load: "),
         ("{ line: [1] }", "must be a map of settings"),

@@ -21,13 +21,7 @@ impl Shared {
     pub async fn from_env() -> Result<Shared> {
         let url = std::env::var("AUDIENCE_STREAM_STORE")
             .context("AUDIENCE_STREAM_STORE is not set (e.g. dynamodb:audience)")?;
-        let rules_path =
-            std::env::var("AUDIENCE_STREAM_RULES").unwrap_or_else(|_| "segments.yaml".to_string());
-        let text = std::fs::read_to_string(&rules_path)
-            .with_context(|| format!("cannot read rules file {rules_path}"))?;
-        let mut rules = Rules::load(&text, &rules_path)?;
-        audience_destinations::check_rules(&rules)
-            .map_err(|m| anyhow::anyhow!("{rules_path}: {m}"))?;
+        let mut rules = rules_from_env()?;
         let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;
@@ -44,6 +38,18 @@ impl Shared {
             rules: Arc::new(rules),
         })
     }
+}
+
+/// The rules file named by `AUDIENCE_STREAM_RULES` (default `segments.yaml`), loaded and
+/// checked against the destination kinds this build knows.
+pub fn rules_from_env() -> Result<Rules> {
+    let rules_path =
+        std::env::var("AUDIENCE_STREAM_RULES").unwrap_or_else(|_| "segments.yaml".to_string());
+    let text = std::fs::read_to_string(&rules_path)
+        .with_context(|| format!("cannot read rules file {rules_path}"))?;
+    let rules = Rules::load(&text, &rules_path)?;
+    audience_destinations::check_rules(&rules).map_err(|m| anyhow::anyhow!("{rules_path}: {m}"))?;
+    Ok(rules)
 }
 
 /// JSON logs to stdout (CloudWatch), level from `AUDIENCE_STREAM_LOG` (default info).

@@ -3,12 +3,14 @@
 //! aws-lambda-rust-runtime's examples). The binaries in `src/bin/` only wire a handler to
 //! `lambda_runtime::run(service_fn(...))`.
 
+pub mod attributes;
 pub mod collector;
 pub mod consumer;
 pub mod emf;
 pub mod env;
 pub mod metrics;
 pub mod secret;
+pub mod size_metrics;
 pub mod stream_out;
 pub mod sync;
 pub mod webhook;

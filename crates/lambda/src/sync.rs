@@ -15,8 +15,8 @@ use audience_sync::{
 };
 use std::time::Duration;
 
-/// Limits the run to these destination kinds (`line`, `pinpoint`, `eventbridge`, comma-separated); unset or
-/// empty: every configured one.
+/// Limits the run to these destination kinds (`line`, `pinpoint`, `eventbridge`,
+/// `line_message`, comma-separated); unset or empty: every configured one.
 pub const DESTINATIONS_VAR: &str = "AUDIENCE_STREAM_SYNC_DESTINATIONS";
 
 /// The sync configuration file (YAML; the same typed config as `audience-stream sync

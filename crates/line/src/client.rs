@@ -36,8 +36,8 @@ pub const REQUEST_ID_HEADER: &str = "x-line-request-id";
 /// Client for LINE's audience endpoints. Cheap to clone (shares the HTTP pool and token cache).
 #[derive(Debug, Clone)]
 pub struct LineClient {
-    http: reqwest::Client,
-    api_base: Url,
+    pub(crate) http: reqwest::Client,
+    pub(crate) api_base: Url,
     data_base: Url,
     tokens: Arc<TokenProvider>,
 }
@@ -72,7 +72,7 @@ struct RenameBody<'a> {
 }
 
 /// What a successful request answered.
-struct Answer {
+pub(crate) struct Answer {
     status: StatusCode,
     request_id: Option<String>,
     body: Vec<u8>,
@@ -298,7 +298,11 @@ impl LineClient {
         self.send(OP, req).await.map(|_| ())
     }
 
-    async fn send(&self, op: &'static str, req: RequestBuilder) -> Result<Answer, LineError> {
+    pub(crate) async fn send(
+        &self,
+        op: &'static str,
+        req: RequestBuilder,
+    ) -> Result<Answer, LineError> {
         let token = self.tokens.token().await?;
         let mut auth =
             HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
@@ -350,7 +354,10 @@ impl LineClient {
     }
 }
 
-fn decode<T: DeserializeOwned>(op: &'static str, answer: Answer) -> Result<T, LineError> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    op: &'static str,
+    answer: Answer,
+) -> Result<T, LineError> {
     serde_json::from_slice(&answer.body).map_err(|e| LineError::Decode {
         op,
         status: answer.status.as_u16(),

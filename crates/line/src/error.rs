@@ -124,7 +124,9 @@ impl LineError {
     /// validation and unreadable 2xx bodies.
     pub fn is_retryable(&self) -> bool {
         match self {
-            LineError::Api { status, .. } => retryable_status(*status),
+            LineError::Api { status, .. } => {
+                retryable_status(*status) && !self.is_monthly_limit_reached()
+            }
             LineError::Timeout { .. } | LineError::Transport { .. } => true,
             LineError::Token { status, .. } => status.is_none_or(retryable_status),
             LineError::Invalid { .. } | LineError::Decode { .. } => false,
@@ -156,6 +158,18 @@ impl LineError {
             }
             _ => None,
         }
+    }
+
+    /// True when LINE refused a message because the retry key was already accepted (409): the
+    /// request it repeats was sent, and this one is not sent again.
+    pub fn is_retry_key_accepted(&self) -> bool {
+        self.status() == Some(409)
+    }
+
+    /// True when LINE refused a message because the channel reached its monthly limit (429
+    /// with "You have reached your monthly limit."): trying again this month does not help.
+    pub fn is_monthly_limit_reached(&self) -> bool {
+        matches!(self, LineError::Api { status: 429, message, .. } if message.contains("monthly limit"))
     }
 
     /// True when LINE rejected the request with 429 (rate limit or too many running jobs).

@@ -1,4 +1,5 @@
-//! LINE Messaging API adapter: audiences, channel access tokens and webhook signatures.
+//! LINE Messaging API adapter: audiences, messages (push, multicast, quota), channel access
+//! tokens and webhook signatures.
 //!
 //! Design decisions:
 //! - **One call, one request.** [`LineClient`] validates LINE's limits client-side (≤ 10,000
@@ -20,6 +21,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod limits;
+pub mod messages;
 pub mod model;
 pub mod secret;
 pub mod token;
@@ -31,6 +33,7 @@ pub mod fake;
 pub use client::LineClient;
 pub use config::{ConfigError, Credentials, LineConfig};
 pub use error::{ErrorBody, ErrorDetail, LineError};
+pub use messages::{MessageQuota, MessageRequest, QuotaConsumption};
 pub use model::{
     AudienceGroup, AudienceGroupDetail, AudienceGroupPage, AudienceStatus, CreatedAudience,
     FailedType, Job, JobStatus, ListAudiences,

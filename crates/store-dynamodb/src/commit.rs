@@ -39,7 +39,7 @@ const COMMIT_CONCURRENCY: usize = 16;
 /// Users per fan-out ID (a batch of the Lambda holds at most 10,000 records).
 const USERS_PER_FANOUT: usize = 10_000;
 /// A crashed fan-out is completed by the sweep this long after its commit at the latest.
-const PENDING_GRACE_MS: Millis = 120_000;
+pub(crate) const PENDING_GRACE_MS: Millis = 120_000;
 /// Largest user item (state + pending record); DynamoDB's limit is 400 KB.
 const MAX_ITEM_BYTES: usize = 390_000;
 

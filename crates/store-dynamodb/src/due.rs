@@ -199,7 +199,12 @@ impl DynamoStore {
         Ok(())
     }
 
-    async fn remove_due(&self, pk: String, sk: String, elements: Vec<String>) -> StoreResult<()> {
+    pub(crate) async fn remove_due(
+        &self,
+        pk: String,
+        sk: String,
+        elements: Vec<String>,
+    ) -> StoreResult<()> {
         let resp = self
             .client
             .update_item()

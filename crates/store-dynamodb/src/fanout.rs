@@ -63,7 +63,7 @@ fn plan(fanouts: &[(&str, &PendingFanOut)]) -> Vec<Write> {
     for (user, p) in fanouts {
         let chunks = p.chunks;
         for (i, c) in p.changes.iter().enumerate() {
-            let id = c.id();
+            let id = p.change_id(c);
             let sk = counter_sk(p.day_of_change(i), &p.fanout, chunk_of(&id, chunks));
             let attr = if c.entered { A_ENTERED } else { A_EXITED };
             sets.binary
@@ -82,10 +82,10 @@ fn plan(fanouts: &[(&str, &PendingFanOut)]) -> Vec<Write> {
         }
         let mut user_ids = Vec::new();
         if p.new_user {
-            user_ids.push((A_ADDED, format!("{user}#{}", p.version)));
+            user_ids.push((A_ADDED, p.user_count_text(user, p.version)));
         }
         for (key, version) in &p.absorbed {
-            user_ids.push((A_REMOVED, format!("{key}#{version}")));
+            user_ids.push((A_REMOVED, p.user_count_text(key, *version)));
         }
         for (attr, text) in user_ids {
             let id = audience_core::hash::fnv1a64(text.as_bytes()).to_le_bytes();

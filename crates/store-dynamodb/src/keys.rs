@@ -47,6 +47,9 @@ pub const A_REMOVED: &str = "r";
 pub const A_ENTRIES: &str = "e";
 /// Due items: string set of `<instant>|<user>`.
 pub const A_DUE: &str = "d";
+/// A user item being erased: the erasure record (binary, `erase`) that replaced its state
+/// until the erasure's exits, counters and outbox entries are written and the item deleted.
+pub const A_ERASURE: &str = "er";
 /// Dead letter: reason code.
 pub const A_REASON: &str = "reason";
 /// Dead letter: message.
@@ -104,6 +107,30 @@ pub fn counter_sk(day: i32, fanout: &str, chunk: usize) -> String {
 /// Sort key of a per-fan-out item (outbox, user count): `<fan-out ID>#<chunk>`.
 pub fn fanout_sk(fanout: &str, chunk: usize) -> String {
     format!("{fanout}#{chunk:03}")
+}
+
+/// Sort key of the folded base item of a `C#<segment>` or `UC` partition: sorts before every
+/// delta item (`!` is below the digits) and outside every day range.
+pub const BASE_SK: &str = "!base";
+
+/// `H#<segment>`: folded daily history of a segment (sort key = [`day_code`]).
+pub fn history_pk(segment: &str) -> String {
+    format!("H#{segment}")
+}
+
+/// When the fan-out that wrote a counter item (`<day>#<fan-out ID>#<chunk>`) committed.
+pub fn counter_sk_written_at(sk: &str) -> Option<i64> {
+    instant_from_code(sk.get(11..)?)
+}
+
+/// When the fan-out that wrote a per-fan-out item (`<fan-out ID>#<chunk>`) committed.
+pub fn fanout_sk_written_at(sk: &str) -> Option<i64> {
+    instant_from_code(sk)
+}
+
+/// `SZ#<day>`: segment-size snapshots of a UTC day (sort key `<instant>#<chunk>`).
+pub fn sizes_pk(day: i32) -> String {
+    format!("SZ#{}", day_code(day))
 }
 
 /// `DUE#<day>#<shard>`: due-index items of one UTC day.
@@ -250,6 +277,18 @@ mod tests {
             assert_eq!(instant_from_code(&instant_code(t)), Some(t));
         }
         assert!(due_element(5, "\u{10FFFF}zzz") < due_element(6, ""));
+    }
+
+    #[test]
+    fn fold_keys_read_the_commit_time_and_base_sorts_first() {
+        let fanout = format!("{}#00000000000000ab", instant_code(1_764_547_200_123));
+        let sk = counter_sk(20_423, &fanout, 2);
+        assert_eq!(counter_sk_written_at(&sk), Some(1_764_547_200_123));
+        assert_eq!(day_from_code(&sk), Some(20_423));
+        let sk = fanout_sk(&fanout, 0);
+        assert_eq!(fanout_sk_written_at(&sk), Some(1_764_547_200_123));
+        assert!(BASE_SK < day_code(i32::MIN).as_str() && BASE_SK < sk.as_str());
+        assert_eq!(counter_sk_written_at("garbage"), None);
     }
 
     #[test]

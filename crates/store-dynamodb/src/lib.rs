@@ -15,6 +15,9 @@
 //! - **Per-batch items, never hot ones.** Counters, user counts, outbox entries and the due
 //!   index are sets on items keyed by the batch's fan-out ID: one `ADD` per batch and key,
 //!   idempotent, no item shared by concurrent writers; readers sum set sizes.
+//! - **Folded, so reads stay small.** The sweep folds deltas older than a margin into one
+//!   base item per segment (plus one per segment and day, and one for user counts) in
+//!   conditional transactions (`fold`); readers add the base to the deltas left.
 //! - **No scans but `scan_users`.** A small registry partition lists the segments, outbox
 //!   queues and due days that exist, written once per store instance per name.
 
@@ -22,8 +25,10 @@ pub mod metrics;
 
 mod commit;
 mod due;
+mod erase;
 mod errors;
 mod fanout;
+mod fold;
 mod keys;
 mod lease;
 mod members;
@@ -32,6 +37,7 @@ mod outbox;
 mod pending;
 mod registry;
 mod schema;
+mod sizes;
 mod store;
 
 pub use metrics::{Metrics, MetricsSnapshot};

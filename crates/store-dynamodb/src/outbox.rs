@@ -25,16 +25,16 @@ const REF_SEP: char = '\u{1f}';
 const REFS_SEP: char = '\u{1e}';
 
 /// The newest entry of one user in a queue, and every element of that user read.
-struct UserEntries {
-    add: bool,
-    version: u64,
-    at: Millis,
-    refs: Vec<(String, String)>,
+pub(crate) struct UserEntries {
+    pub(crate) add: bool,
+    pub(crate) version: u64,
+    pub(crate) at: Millis,
+    pub(crate) refs: Vec<(String, String)>,
 }
 
 impl DynamoStore {
     /// Every user's newest entry of a queue (consistent read).
-    async fn read_queue(
+    pub(crate) async fn read_queue(
         &self,
         destination: &str,
         segment: &str,

@@ -83,6 +83,25 @@ pub struct PendingFanOut {
     /// the daily history it counts on. Last, so a fan-out stored before it existed still
     /// decodes (its changes count on their UTC day).
     pub days: Vec<i32>,
+    /// Change and user-count IDs also hash `fanout` (every fan-out written since erasures
+    /// exist): a user erased and created again under the same key counts anew although its
+    /// versions start over at 1. Last, so a fan-out stored before it still decodes (its IDs
+    /// stay what they were).
+    pub ids_name_fanout: bool,
+}
+
+/// The stored form before `ids_name_fanout` existed (read only).
+#[derive(Deserialize)]
+struct PendingFanOutV2 {
+    fanout: String,
+    version: u64,
+    changes: Vec<PendingChange>,
+    outbox: Vec<PendingOutbox>,
+    links: Vec<(String, String)>,
+    new_user: bool,
+    absorbed: Vec<(String, u64)>,
+    chunks: u16,
+    days: Vec<i32>,
 }
 
 /// The stored form before `days` existed (read only).
@@ -144,6 +163,27 @@ impl PendingFanOut {
                 .collect(),
             chunks: 1,
             days: commit.changes.iter().map(|c| c.day).collect(),
+            ids_name_fanout: true,
+        }
+    }
+
+    /// The stable ID (8 bytes) of one of `changes`: the element counter items count.
+    pub fn change_id(&self, c: &PendingChange) -> [u8; 8] {
+        if !self.ids_name_fanout {
+            return c.id();
+        }
+        let mut h = Fnv64::new();
+        h.field(&c.id());
+        h.field(self.fanout.as_bytes());
+        h.finish().to_le_bytes()
+    }
+
+    /// The text whose hash a user-count item counts for `key` at `version`.
+    pub fn user_count_text(&self, key: &str, version: u64) -> String {
+        if self.ids_name_fanout {
+            format!("{key}#{version}#{}", self.fanout)
+        } else {
+            format!("{key}#{version}")
         }
     }
 
@@ -181,17 +221,32 @@ impl PendingFanOut {
         match postcard::from_bytes(bytes) {
             Ok(p) => Ok(p),
             // A fan-out written before `days` ends where `days` would start.
-            Err(e) => postcard::from_bytes::<PendingFanOutV1>(bytes)
-                .map(|v1| PendingFanOut {
-                    fanout: v1.fanout,
-                    version: v1.version,
-                    changes: v1.changes,
-                    outbox: v1.outbox,
-                    links: v1.links,
-                    new_user: v1.new_user,
-                    absorbed: v1.absorbed,
-                    chunks: v1.chunks,
-                    days: Vec::new(),
+            Err(e) => postcard::from_bytes::<PendingFanOutV2>(bytes)
+                .map(|v2| PendingFanOut {
+                    fanout: v2.fanout,
+                    version: v2.version,
+                    changes: v2.changes,
+                    outbox: v2.outbox,
+                    links: v2.links,
+                    new_user: v2.new_user,
+                    absorbed: v2.absorbed,
+                    chunks: v2.chunks,
+                    days: v2.days,
+                    ids_name_fanout: false,
+                })
+                .or_else(|_| {
+                    postcard::from_bytes::<PendingFanOutV1>(bytes).map(|v1| PendingFanOut {
+                        fanout: v1.fanout,
+                        version: v1.version,
+                        changes: v1.changes,
+                        outbox: v1.outbox,
+                        links: v1.links,
+                        new_user: v1.new_user,
+                        absorbed: v1.absorbed,
+                        chunks: v1.chunks,
+                        days: Vec::new(),
+                        ids_name_fanout: false,
+                    })
                 })
                 .map_err(|_| format!("pending fan-out does not decode: {e}")),
         }
@@ -287,6 +342,7 @@ mod tests {
             absorbed: Vec::new(),
             chunks: 1,
             days,
+            ids_name_fanout: true,
         }
     }
 
@@ -309,7 +365,45 @@ mod tests {
         );
         let bytes = postcard::to_allocvec(&v1).unwrap_or_default();
         let old = PendingFanOut::decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(old, fanout_with_days(Vec::new()));
+        assert_eq!(
+            old,
+            PendingFanOut {
+                ids_name_fanout: false,
+                ..fanout_with_days(Vec::new())
+            }
+        );
         assert_eq!(old.day_of_change(0), 20_422);
+        // The stored form before `ids_name_fanout`: its IDs stay what they were.
+        let v2 = (
+            &p.fanout,
+            p.version,
+            &p.changes,
+            &p.outbox,
+            &p.links,
+            p.new_user,
+            &p.absorbed,
+            p.chunks,
+            &p.days,
+        );
+        let bytes = postcard::to_allocvec(&v2).unwrap_or_default();
+        let old = PendingFanOut::decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!old.ids_name_fanout);
+        assert_eq!(old.change_id(&old.changes[0]), old.changes[0].id());
+        assert_eq!(old.user_count_text("u", 3), "u#3");
+    }
+
+    #[test]
+    fn a_user_created_again_counts_anew() {
+        // Erased, then created again under the same key: its versions start over, but its
+        // fan-outs have other IDs, so their elements are new to the counter sets.
+        let first = fanout_with_days(vec![20_423]);
+        let again = PendingFanOut {
+            fanout: "g".into(),
+            ..first.clone()
+        };
+        let c = &first.changes[0];
+        assert_ne!(first.change_id(c), again.change_id(c));
+        assert_ne!(first.user_count_text("u", 1), again.user_count_text("u", 1));
+        assert_eq!(first.change_id(c), first.clone().change_id(c), "stable");
     }
 }

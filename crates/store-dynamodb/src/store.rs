@@ -1,5 +1,5 @@
 //! `impl StateStore for DynamoStore`: reads by key (BatchGetItem), by partition (Query); the
-//! only Scan is `scan_users`. Commits are in `commit.rs`, the fan-out in `fanout.rs`, the due
+//! only Scan is `scan_users` (whole, or one segment of a parallel scan: `scan_users_part`). Commits are in `commit.rs`, the fan-out in `fanout.rs`, the due
 //! index in `due.rs`, the outbox in `outbox.rs`.
 
 use crate::errors::{corrupt, sdk_error};
@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const RETENTION_DAYS: u64 = 90;
 /// Concurrent requests for fan-out reads (per segment, per day) and acks.
 const FAN_OUT: usize = 16;
+/// DynamoDB's largest `TotalSegments` of a parallel scan.
+const MAX_SCAN_SEGMENTS: i32 = 1_000_000;
 /// The widest day range `batches` reads (one Query per day).
 const MAX_BATCH_DAYS: i64 = 3_660;
 
@@ -34,6 +36,12 @@ pub(crate) fn now_secs() -> u64 {
 /// The wall clock, epoch milliseconds.
 pub(crate) fn now_millis() -> Millis {
     audience_clock::now_millis()
+}
+
+fn scan_part_error(part: u32, total: u32) -> StoreError {
+    StoreError::Other(format!(
+        "scan part {part} of {total}: DynamoDB splits a scan into at most {MAX_SCAN_SEGMENTS} segments"
+    ))
 }
 
 fn expires_at() -> u64 {
@@ -69,7 +77,8 @@ fn state_of(item: &Item) -> Result<UserState, String> {
     decode_state(bytes).map_err(|e| e.to_string())
 }
 
-/// Number of elements of a set attribute (0 when absent; a number for old delta items).
+/// Number of elements of a set attribute (0 when absent; a number for base items folded by
+/// `fold` and for old delta items).
 fn set_len(item: &Item, name: &str) -> i64 {
     match item.get(name) {
         Some(AttributeValue::Bs(v)) => v.len() as i64,
@@ -113,12 +122,13 @@ impl StateStore for DynamoStore {
     async fn load_users(&self, keys: &[String]) -> StoreResult<UserLoad> {
         let request = keys.iter().map(|k| key(user_pk(k), USER_SK)).collect();
         let projection = Some((
-            "#pk, #b, #j, #p",
+            "#pk, #b, #j, #p, #er",
             names([
                 ("#pk", PK),
                 ("#b", A_STATE),
                 ("#j", A_JSON),
                 ("#p", A_PENDING),
+                ("#er", A_ERASURE),
             ]),
         ));
         let items = self
@@ -129,11 +139,22 @@ impl StateStore for DynamoStore {
             unreadable: BTreeMap::new(),
         };
         let mut pendings: Vec<(String, PendingFanOut)> = Vec::new();
+        let mut erasures: Vec<(String, crate::erase::ErasureRecord)> = Vec::new();
         for item in items {
             let pk = get_s(&item, PK).unwrap_or_default();
             let Some(user) = user_of_pk(pk) else {
                 continue;
             };
+            if let Some(AttributeValue::B(b)) = item.get(A_ERASURE) {
+                // An erasure a crash interrupted: no state; complete it.
+                match crate::erase::ErasureRecord::decode(b.as_ref()) {
+                    Ok(record) => erasures.push((user.to_string(), record)),
+                    Err(why) => {
+                        out.unreadable.insert(user.to_string(), why);
+                    }
+                }
+                continue;
+            }
             let pending = match item.get(A_PENDING) {
                 Some(AttributeValue::B(b)) => Some(PendingFanOut::decode(b.as_ref())),
                 _ => None,
@@ -156,6 +177,10 @@ impl StateStore for DynamoStore {
             let refs: Vec<(&str, &PendingFanOut)> =
                 pendings.iter().map(|(u, p)| (u.as_str(), p)).collect();
             self.fan_out(&refs).await?;
+        }
+        for (user, record) in &erasures {
+            tracing::info!("completing an erasure a crash interrupted");
+            self.carry_out(user, record, &mut Erased::default()).await?;
         }
         Ok(out)
     }
@@ -250,8 +275,21 @@ impl StateStore for DynamoStore {
             return Ok(Vec::new());
         }
         let items = self.deltas(segment, Some((from_day, to_day))).await?;
+        let history = history_pk(segment);
+        let folded = self
+            .query_items("Query (folded history)", None, || {
+                self.client
+                    .query()
+                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_names("#sk", SK)
+                    .expression_attribute_values(":pk", s(history.clone()))
+                    .expression_attribute_values(":from", s(day_code(from_day)))
+                    .expression_attribute_values(":to", s(day_code(to_day)))
+            })
+            .await?;
         let mut days: BTreeMap<i32, DailyCounts> = BTreeMap::new();
-        for item in &items {
+        for item in items.iter().chain(&folded) {
             let sk = get_s(item, SK).unwrap_or_default();
             let day = day_from_code(sk)
                 .ok_or_else(|| corrupt(describe(item), "counter key has no day"))?;
@@ -338,48 +376,27 @@ impl StateStore for DynamoStore {
     }
 
     async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<ScanPage> {
-        let mut page = ScanPage::default();
-        let mut start = after.map(|a| key(user_pk(a), USER_SK));
-        let mut seen = 0;
-        loop {
-            let resp = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("#sk = :s")
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":s", s(USER_SK))
-                .limit(i32::try_from(limit.max(25)).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(|e| sdk_error("Scan (users)", &self.table, e))?;
-            self.metrics.record(Access::Read, resp.consumed_capacity());
-            for item in resp.items() {
-                if seen == limit {
-                    return Ok(page);
-                }
-                let Some(user) = get_s(item, PK).and_then(user_of_pk) else {
-                    continue;
-                };
-                seen += 1;
-                match state_of(item) {
-                    Ok(state) => page.users.push(state),
-                    Err(why) => {
-                        page.unreadable.insert(user.to_string(), why);
-                    }
-                }
-                page.next = Some(user.to_string());
-            }
-            match resp.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => {
-                    page.next = None;
-                    return Ok(page);
-                }
-            }
+        self.scan_users_impl(None, after, limit).await
+    }
+
+    /// DynamoDB's parallel scan: `Segment` = `part`, `TotalSegments` = `total`.
+    async fn scan_users_part(
+        &self,
+        part: u32,
+        total: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<ScanPage> {
+        check_scan_part(part, total)?;
+        let (segment, segments) = (
+            i32::try_from(part).map_err(|_| scan_part_error(part, total))?,
+            i32::try_from(total).map_err(|_| scan_part_error(part, total))?,
+        );
+        if segments > MAX_SCAN_SEGMENTS {
+            return Err(scan_part_error(part, total));
         }
+        self.scan_users_impl(Some((segment, segments)), after, limit)
+            .await
     }
 
     async fn destination_state(
@@ -537,6 +554,26 @@ impl StateStore for DynamoStore {
     async fn lease(&self, name: &str) -> StoreResult<Option<Lease>> {
         self.get_lease(name).await
     }
+
+    async fn memberships_of(&self, user: &str) -> StoreResult<Vec<String>> {
+        Ok(self.member_items_of(user).await?.into_keys().collect())
+    }
+
+    async fn erase_user(&self, erasure: &UserErasure) -> StoreResult<Erased> {
+        self.erase_user_impl(erasure).await
+    }
+
+    async fn fold_counters(&self, now: Millis, limits: &FoldLimits) -> StoreResult<FoldOutcome> {
+        self.fold_counters_impl(now, limits).await
+    }
+
+    async fn record_sizes(&self, snapshot: &SizeSnapshot) -> StoreResult<()> {
+        self.record_sizes_impl(snapshot).await
+    }
+
+    async fn sizes_at(&self, at: Millis, not_before: Millis) -> StoreResult<Option<SizeSnapshot>> {
+        self.sizes_at_impl(at, not_before).await
+    }
 }
 
 impl DynamoStore {
@@ -553,5 +590,63 @@ impl DynamoStore {
             .map_err(|e| sdk_error(what, &self.table, e))?;
         self.metrics.record(Access::Write, resp.consumed_capacity());
         Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// A page of users from the whole table or from one segment of a parallel scan. The
+    /// cursor is the last user listed: its key is the scan's `ExclusiveStartKey`, which lies
+    /// in the same segment.
+    async fn scan_users_impl(
+        &self,
+        segment: Option<(i32, i32)>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<ScanPage> {
+        let mut page = ScanPage::default();
+        let mut start = after.map(|a| key(user_pk(a), USER_SK));
+        let mut seen = 0;
+        loop {
+            let resp = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#sk = :s AND attribute_not_exists(#er)")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_names("#er", A_ERASURE)
+                .expression_attribute_values(":s", s(USER_SK))
+                .limit(i32::try_from(limit.max(25)).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .set_segment(segment.map(|(part, _)| part))
+                .set_total_segments(segment.map(|(_, total)| total))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(|e| sdk_error("Scan (users)", &self.table, e))?;
+            self.metrics.record(Access::Read, resp.consumed_capacity());
+            for item in resp.items() {
+                if seen == limit {
+                    return Ok(page);
+                }
+                let Some(user) = get_s(item, PK).and_then(user_of_pk) else {
+                    continue;
+                };
+                seen += 1;
+                match state_of(item) {
+                    Ok(state) => page.users.push(state),
+                    Err(why) => {
+                        page.unreadable.insert(user.to_string(), why);
+                    }
+                }
+                page.next = Some(user.to_string());
+            }
+            match resp.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => {
+                    page.next = None;
+                    return Ok(page);
+                }
+            }
+        }
     }
 }

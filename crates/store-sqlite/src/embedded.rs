@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS batches (batch_id TEXT PRIMARY KEY, day INTEGER NOT N
 CREATE TABLE IF NOT EXISTS dead_letters (record TEXT PRIMARY KEY, at INTEGER NOT NULL, letter TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantine (user TEXT PRIMARY KEY, at INTEGER NOT NULL, entry TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS size_snapshots (at INTEGER PRIMARY KEY, sizes TEXT NOT NULL);
 ";
 
 /// The SQLite-backed store.
@@ -91,7 +92,7 @@ impl EmbeddedStore {
     }
 }
 
-fn sql(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+pub(crate) fn sql(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |e| StoreError::Other(format!("embedded store: {what}: {e}"))
 }
 
@@ -99,14 +100,14 @@ fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Other(format!("cannot serialise: {e}")))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(key: &str, text: &str) -> StoreResult<T> {
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(key: &str, text: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
         key: key.to_string(),
         message: e.to_string(),
     })
 }
 
-fn op_text(op: ChangeKind) -> &'static str {
+pub(crate) fn op_text(op: ChangeKind) -> &'static str {
     match op {
         ChangeKind::Entered => "add",
         ChangeKind::Exited => "remove",
@@ -635,6 +636,17 @@ impl StateStore for EmbeddedStore {
         .await
     }
 
+    async fn memberships_of(&self, user: &str) -> StoreResult<Vec<String>> {
+        let user = user.to_owned();
+        self.with(move |c| crate::erase::memberships_of(c, &user))
+            .await
+    }
+
+    async fn erase_user(&self, erasure: &UserErasure) -> StoreResult<Erased> {
+        let erasure = erasure.clone();
+        self.with(move |c| crate::erase::erase(c, &erasure)).await
+    }
+
     async fn lease(&self, name: &str) -> StoreResult<Option<Lease>> {
         let name = name.to_owned();
         self.with(move |c| {
@@ -650,6 +662,46 @@ impl StateStore for EmbeddedStore {
             )
             .optional()
             .map_err(sql("read lease"))
+        })
+        .await
+    }
+
+    // `fold_counters`: the default (nothing to fold): `segment_counts` and `daily` already hold
+    // one row per segment and per segment and day.
+
+    async fn record_sizes(&self, snapshot: &SizeSnapshot) -> StoreResult<()> {
+        let (at, sizes) = (snapshot.at, to_json(&snapshot.sizes)?);
+        let oldest = at.saturating_sub(upkeep::SIZE_SNAPSHOT_RETENTION_MS);
+        self.with(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO size_snapshots (at, sizes) VALUES (?1, ?2)",
+                params![at, sizes],
+            )
+            .map_err(sql("write size snapshot"))?;
+            c.execute("DELETE FROM size_snapshots WHERE at < ?1", [oldest])
+                .map_err(sql("drop old size snapshots"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn sizes_at(&self, at: Millis, not_before: Millis) -> StoreResult<Option<SizeSnapshot>> {
+        self.with(move |c| {
+            let row: Option<(i64, String)> = c
+                .query_row(
+                    "SELECT at, sizes FROM size_snapshots WHERE at <= ?1 AND at >= ?2 ORDER BY at DESC LIMIT 1",
+                    params![at, not_before],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(sql("read size snapshot"))?;
+            row.map(|(at, text)| {
+                Ok(SizeSnapshot {
+                    at,
+                    sizes: from_json(&format!("size snapshot {at}"), &text)?,
+                })
+            })
+            .transpose()
         })
         .await
     }
@@ -723,7 +775,10 @@ fn write_commit(tx: &rusqlite::Connection, commit: &UserCommit, state: &[u8]) ->
     Ok(())
 }
 
-fn apply_change(tx: &rusqlite::Connection, change: &MembershipChange) -> StoreResult<()> {
+pub(crate) fn apply_change(
+    tx: &rusqlite::Connection,
+    change: &MembershipChange,
+) -> StoreResult<()> {
     let (segment, user, kind, at, day) = (
         change.segment.as_str(),
         change.user.as_str(),

@@ -3,5 +3,6 @@
 //! which only talk to DynamoDB (the Lambda functions) do not link SQLite.
 
 pub mod embedded;
+mod erase;
 
 pub use embedded::EmbeddedStore;

@@ -8,6 +8,14 @@ async fn embedded_store_in_memory_conforms() {
 }
 
 #[tokio::test]
+async fn folding_changes_no_total() {
+    // SQLite's counters are one row per segment (and day): the fold is the default no-op,
+    // and the same check as DynamoDB's holds.
+    let store = audience_store_sqlite::EmbeddedStore::in_memory().unwrap();
+    audience_testkit::conformance::folding(&store).await;
+}
+
+#[tokio::test]
 async fn embedded_store_on_disk_conforms_and_persists() {
     use audience_store::StateStore;
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,7 @@
 //! budget use it instead of each writing its own full delegation.
 
 use crate::model::*;
-use crate::{StateStore, StoreResult};
+use crate::{Erased, StateStore, StoreResult, UserErasure};
 use async_trait::async_trait;
 use audience_core::Millis;
 use std::collections::{BTreeMap, HashMap};
@@ -38,7 +38,7 @@ pub enum Op {
     Ledger,
     /// [`StateStore::due_users`]
     DueUsers,
-    /// [`StateStore::scan_users`]
+    /// [`StateStore::scan_users`] and [`StateStore::scan_users_part`]
     ScanUsers,
     /// [`StateStore::destination_state`]
     DestinationState,
@@ -64,6 +64,16 @@ pub enum Op {
     ReleaseLease,
     /// [`StateStore::lease`]
     Lease,
+    /// [`StateStore::memberships_of`]
+    MembershipsOf,
+    /// [`StateStore::erase_user`]
+    EraseUser,
+    /// [`StateStore::fold_counters`]
+    FoldCounters,
+    /// [`StateStore::record_sizes`]
+    RecordSizes,
+    /// [`StateStore::sizes_at`]
+    SizesAt,
 }
 
 impl Op {
@@ -96,6 +106,11 @@ impl Op {
             Op::AcquireLease => "acquire_lease",
             Op::ReleaseLease => "release_lease",
             Op::Lease => "lease",
+            Op::MembershipsOf => "memberships_of",
+            Op::EraseUser => "erase_user",
+            Op::FoldCounters => "fold_counters",
+            Op::RecordSizes => "record_sizes",
+            Op::SizesAt => "sizes_at",
         }
     }
 
@@ -113,6 +128,9 @@ impl Op {
                 | Op::Quarantine
                 | Op::AcquireLease
                 | Op::ReleaseLease
+                | Op::EraseUser
+                | Op::FoldCounters
+                | Op::RecordSizes
         )
     }
 }
@@ -225,6 +243,19 @@ impl<H: Hooks> StateStore for HookedStore<'_, H> {
     async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<ScanPage> {
         hooked!(self, Op::ScanUsers, self.inner.scan_users(after, limit))
     }
+    async fn scan_users_part(
+        &self,
+        part: u32,
+        total: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<ScanPage> {
+        hooked!(
+            self,
+            Op::ScanUsers,
+            self.inner.scan_users_part(part, total, after, limit)
+        )
+    }
     async fn destination_state(
         &self,
         destination: &str,
@@ -302,5 +333,32 @@ impl<H: Hooks> StateStore for HookedStore<'_, H> {
     }
     async fn lease(&self, name: &str) -> StoreResult<Option<Lease>> {
         hooked!(self, Op::Lease, self.inner.lease(name))
+    }
+    async fn memberships_of(&self, user: &str) -> StoreResult<Vec<String>> {
+        hooked!(self, Op::MembershipsOf, self.inner.memberships_of(user))
+    }
+    async fn erase_user(&self, erasure: &UserErasure) -> StoreResult<Erased> {
+        hooked!(self, Op::EraseUser, self.inner.erase_user(erasure))
+    }
+    async fn fold_counters(
+        &self,
+        now: Millis,
+        limits: &crate::FoldLimits,
+    ) -> StoreResult<crate::FoldOutcome> {
+        hooked!(
+            self,
+            Op::FoldCounters,
+            self.inner.fold_counters(now, limits)
+        )
+    }
+    async fn record_sizes(&self, snapshot: &crate::SizeSnapshot) -> StoreResult<()> {
+        hooked!(self, Op::RecordSizes, self.inner.record_sizes(snapshot))
+    }
+    async fn sizes_at(
+        &self,
+        at: Millis,
+        not_before: Millis,
+    ) -> StoreResult<Option<crate::SizeSnapshot>> {
+        hooked!(self, Op::SizesAt, self.inner.sizes_at(at, not_before))
     }
 }

@@ -9,20 +9,38 @@
 //! that fill it in, and a conformance suite (in `audience-testkit`) holds both to the same
 //! behaviour.
 
+pub mod erasure;
 pub mod error;
 pub mod hooked;
 pub mod model;
+pub mod upkeep;
 pub mod url;
 pub mod validate;
 
+pub use erasure::{Erased, ErasedVersion, UserErasure};
 pub use error::{StoreError, StoreResult};
 pub use hooked::{HookedStore, Hooks, Op};
 pub use model::*;
+pub use upkeep::{FoldLimits, FoldOutcome, SizeSnapshot};
 pub use url::StoreUrl;
 
 use async_trait::async_trait;
 use audience_core::Millis;
 use std::collections::{BTreeMap, HashMap};
+
+/// The reserved destination kind under which [`StateStore::job_progress`] is kept by default.
+pub const JOB_PROGRESS_KIND: &str = "_job";
+
+/// Checks the part of a parallel scan ([`StateStore::scan_users_part`]).
+pub fn check_scan_part(part: u32, total: u32) -> StoreResult<()> {
+    if part < total {
+        Ok(())
+    } else {
+        Err(StoreError::Other(format!(
+            "scan part {part} is outside 0..{total}"
+        )))
+    }
+}
 
 /// Where state lives. All methods are safe to call concurrently.
 #[async_trait]
@@ -116,6 +134,40 @@ pub trait StateStore: Send + Sync {
     /// in the page, not fatal.
     async fn scan_users(&self, after: Option<&str>, limit: usize) -> StoreResult<ScanPage>;
 
+    /// One part of a parallel scan over all users: the users are split into `total` disjoint
+    /// parts (`part` in `0..total`) that together hold every user once, each paged like
+    /// [`StateStore::scan_users`] (`after` is the `next` of the same part's previous page).
+    /// DynamoDB scans the parts in parallel (`Segment`/`TotalSegments`); the default puts
+    /// every user in part 0 and leaves the others empty (stores without a parallel scan, such
+    /// as the embedded SQLite store). A `part` outside `0..total` is an error.
+    async fn scan_users_part(
+        &self,
+        part: u32,
+        total: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<ScanPage> {
+        check_scan_part(part, total)?;
+        if part == 0 {
+            self.scan_users(after, limit).await
+        } else {
+            Ok(ScanPage::default())
+        }
+    }
+
+    /// The saved progress of a resumable job (e.g. `rules apply`), by name; `None` when none
+    /// was saved. The default keeps it as the destination state of the reserved kind `_job`
+    /// (destination kinds start with a lowercase letter, so none can be named so).
+    async fn job_progress(&self, job: &str) -> StoreResult<Option<serde_json::Value>> {
+        self.destination_state(JOB_PROGRESS_KIND, job).await
+    }
+
+    /// Replaces the saved progress of a resumable job.
+    async fn put_job_progress(&self, job: &str, progress: &serde_json::Value) -> StoreResult<()> {
+        self.put_destination_state(JOB_PROGRESS_KIND, job, progress)
+            .await
+    }
+
     /// A destination's remembered state for a segment (audience ID, last import job…).
     async fn destination_state(
         &self,
@@ -171,4 +223,33 @@ pub trait StateStore: Send + Sync {
 
     /// The lease `name` as stored (expired or not), if any.
     async fn lease(&self, name: &str) -> StoreResult<Option<Lease>>;
+
+    /// Segments whose member index lists `user` (besides its state, for an erasure: the two
+    /// agree unless a write was interrupted, and an unreadable state lists nothing).
+    async fn memberships_of(&self, user: &str) -> StoreResult<Vec<String>>;
+
+    /// Erases one user (see [`UserErasure`]): its state, memberships (members, counters and
+    /// daily history count the exits), identity links in both directions, due-index entries,
+    /// quarantine entry and the dead letters naming it; its pending additions become exits
+    /// and the erasure's exit entries are written, so destinations drop the user. Fails with
+    /// [`StoreError::VersionConflict`], having removed nothing of the state, when the user was
+    /// saved since it was read. Idempotent: a repeated erasure removes nothing and reports
+    /// zeros.
+    async fn erase_user(&self, erasure: &UserErasure) -> StoreResult<Erased>;
+    /// Folds counter deltas written before `now − limits.margin_ms` into per-segment (and
+    /// per-day, and user-count) base items, so the reads of `segment_counts`, `user_count`
+    /// and `daily_history` stay O(segments) / O(days asked) however many batches ran. Crash-
+    /// safe and idempotent: totals never change, whether a call stops after any write, runs
+    /// twice, or runs while batches commit. The default does nothing (stores whose counters
+    /// are already one row per segment and day, like SQLite).
+    async fn fold_counters(&self, _now: Millis, _limits: &FoldLimits) -> StoreResult<FoldOutcome> {
+        Ok(FoldOutcome::default())
+    }
+
+    /// Keeps a snapshot of segment sizes (the sweep writes one per run, for size alerts).
+    /// Snapshots older than [`upkeep::SIZE_SNAPSHOT_RETENTION_MS`] may be dropped.
+    async fn record_sizes(&self, snapshot: &SizeSnapshot) -> StoreResult<()>;
+
+    /// The newest size snapshot taken at or before `at` and not before `not_before`.
+    async fn sizes_at(&self, at: Millis, not_before: Millis) -> StoreResult<Option<SizeSnapshot>>;
 }

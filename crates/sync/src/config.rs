@@ -16,6 +16,36 @@ pub struct SyncConfig {
     pub line: LineSyncConfig,
     /// Pinpoint import jobs.
     pub pinpoint: PinpointSyncConfig,
+    /// LINE messages on segment entry and exit.
+    pub line_message: LineMessageSyncConfig,
+}
+
+/// How LINE messages are sent (docs/messages.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LineMessageSyncConfig {
+    /// Multicast requests per second (LINE allows 200 per channel).
+    pub multicasts_per_second: u32,
+    /// Push requests per second (LINE allows 2,000 per channel).
+    pub pushes_per_second: u32,
+    /// Retries of 429, 5xx and timeouts (never of other 4xx); a retry carries the same key.
+    pub retry: RetryPolicy,
+    /// Outbox entries read per segment and run.
+    pub max_pending: usize,
+    /// Most recipients per segment and run; the rest wait for the next run.
+    pub max_recipients_per_run: usize,
+}
+
+impl Default for LineMessageSyncConfig {
+    fn default() -> Self {
+        LineMessageSyncConfig {
+            multicasts_per_second: 150,
+            pushes_per_second: 1_500,
+            retry: RetryPolicy::default(),
+            max_pending: 100_000,
+            max_recipients_per_run: 100_000,
+        }
+    }
 }
 
 /// How LINE audiences are kept in sync.
@@ -195,6 +225,31 @@ impl SyncConfig {
             return bad(
                 "line.burst",
                 format!("{} is outside 1..=requests_per_minute", l.burst),
+            );
+        }
+        let m = &self.line_message;
+        if m.multicasts_per_second == 0 || m.multicasts_per_second >= 200 {
+            return bad(
+                "line_message.multicasts_per_second",
+                format!(
+                    "{} is outside 1..=199 (LINE's limit is 200 per second)",
+                    m.multicasts_per_second
+                ),
+            );
+        }
+        if m.pushes_per_second == 0 || m.pushes_per_second >= 2_000 {
+            return bad(
+                "line_message.pushes_per_second",
+                format!(
+                    "{} is outside 1..=1999 (LINE's limit is 2,000 per second)",
+                    m.pushes_per_second
+                ),
+            );
+        }
+        if m.max_pending == 0 || m.max_recipients_per_run == 0 {
+            return bad(
+                "line_message.max_pending / max_recipients_per_run",
+                "must be at least 1".into(),
             );
         }
         if l.max_pending == 0 {

@@ -66,6 +66,187 @@ pub async fn run(store: &dyn StateStore) {
     quarantine_round_trip(store).await;
     consistent_member_reads(store).await;
     leases(store).await;
+    crate::erasure::run(store).await;
+    parallel_scan_parts_and_job_progress(store).await;
+    size_snapshots(store).await;
+}
+
+/// The parts of a parallel scan hold every user exactly once, whatever the number of parts
+/// (the embedded store keeps everyone in part 0); a part outside the range is an error; a
+/// job's progress round-trips and is apart from destination states.
+async fn parallel_scan_parts_and_job_progress(store: &dyn StateStore) {
+    for i in 0..7 {
+        let user = format!("p-user-{i}");
+        store
+            .commit_user(&commit(&user, 0, &[], T0))
+            .await
+            .expect("commit");
+    }
+    let total_users = store.user_count().await.expect("count");
+    for total in [1u32, 3] {
+        let mut seen: Vec<String> = Vec::new();
+        for part in 0..total {
+            let mut after: Option<String> = None;
+            loop {
+                let page = store
+                    .scan_users_part(part, total, after.as_deref(), 2)
+                    .await
+                    .expect("scan part");
+                assert!(page.users.len() <= 2, "a page holds at most `limit` users");
+                seen.extend(page.users.into_iter().map(|u| u.user));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+        }
+        let listed = seen.len();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(
+            listed,
+            seen.len(),
+            "{total} parts list a user twice: {seen:?}"
+        );
+        assert_eq!(
+            listed as u64, total_users,
+            "{total} parts together list every user"
+        );
+    }
+    assert!(
+        store.scan_users_part(3, 3, None, 2).await.is_err(),
+        "part 3 of 3 does not exist"
+    );
+    assert_eq!(store.job_progress("p-job").await.expect("progress"), None);
+    let progress = json!({"cursor": "p-user-3", "done": false});
+    store
+        .put_job_progress("p-job", &progress)
+        .await
+        .expect("save progress");
+    assert_eq!(
+        store.job_progress("p-job").await.expect("progress"),
+        Some(progress)
+    );
+    assert_eq!(
+        store
+            .destination_state("line", "p-job")
+            .await
+            .expect("state"),
+        None,
+        "a job's progress is not a destination's state"
+    );
+}
+
+/// Size snapshots: the newest at or before an instant, never one before the lower bound.
+async fn size_snapshots(store: &dyn StateStore) {
+    use audience_store::SizeSnapshot;
+    use std::collections::BTreeMap;
+    let at = |minutes: i64| T0 + minutes * 60_000;
+    assert_eq!(
+        store.sizes_at(at(60), at(0)).await.expect("no snapshot"),
+        None
+    );
+    for (minute, vip) in [(0, 10), (30, 20), (60, 40), (24 * 60 + 5, 80)] {
+        store
+            .record_sizes(&SizeSnapshot {
+                at: at(minute),
+                sizes: BTreeMap::from([("vip".to_string(), vip), ("empty".to_string(), 0)]),
+            })
+            .await
+            .expect("record sizes");
+    }
+    let found = store
+        .sizes_at(at(59), at(0))
+        .await
+        .expect("sizes at")
+        .expect("a snapshot");
+    assert_eq!(found.at, at(30), "the newest at or before the instant");
+    assert_eq!(found.sizes["vip"], 20);
+    assert_eq!(found.sizes["empty"], 0);
+    assert_eq!(
+        store
+            .sizes_at(at(60), at(0))
+            .await
+            .expect("sizes at")
+            .map(|s| s.at),
+        Some(at(60)),
+        "an exact instant counts"
+    );
+    assert_eq!(
+        store.sizes_at(at(29), at(1)).await.expect("sizes at"),
+        None,
+        "none before the lower bound"
+    );
+    // Across a day boundary: the newest of the previous day.
+    let found = store
+        .sizes_at(at(24 * 60), at(0))
+        .await
+        .expect("sizes at")
+        .expect("a snapshot");
+    assert_eq!((found.at, found.sizes["vip"]), (at(60), 40));
+    let found = store
+        .sizes_at(at(24 * 60 + 10), at(24 * 60))
+        .await
+        .expect("sizes at")
+        .expect("a snapshot");
+    assert_eq!(found.sizes["vip"], 80);
+}
+
+/// Folding counters (a no-op where the store has nothing to fold) changes no total and no
+/// day: run after a sweep-like pass has completed every pending fan-out, with `now` far
+/// enough ahead that every delta is eligible, twice.
+pub async fn folding(store: &dyn StateStore) {
+    use audience_store::FoldLimits;
+    for (i, day) in [0, 0, 1, 2, 2, 2].into_iter().enumerate() {
+        store
+            .commit_user(&commit(
+                &format!("f-{i}"),
+                0,
+                &[
+                    ("f-seg", ChangeKind::Entered),
+                    ("f-other", ChangeKind::Entered),
+                ],
+                T0 + day * DAY,
+            ))
+            .await
+            .expect("enter");
+    }
+    store
+        .commit_user(&commit(
+            "f-0",
+            1,
+            &[("f-seg", ChangeKind::Exited)],
+            T0 + 3 * DAY,
+        ))
+        .await
+        .expect("exit");
+    let day0 = audience_core::time::day_of(T0);
+    let counts = store.segment_counts().await.expect("counts");
+    let history = store
+        .daily_history("f-seg", day0, day0 + 3)
+        .await
+        .expect("history");
+    let users = store.user_count().await.expect("users");
+    assert_eq!(counts["f-seg"].members, 5);
+    let now = audience_clock::now_millis() + 3 * 3_600_000;
+    let due = store.due_users(now, 10_000).await.expect("due");
+    store.load_users(&due).await.expect("load due");
+    store.due_done(now, &due).await.expect("due done");
+    for _ in 0..2 {
+        store
+            .fold_counters(now, &FoldLimits::default())
+            .await
+            .expect("fold");
+        assert_eq!(store.segment_counts().await.expect("counts"), counts);
+        assert_eq!(
+            store
+                .daily_history("f-seg", day0, day0 + 3)
+                .await
+                .expect("history"),
+            history
+        );
+        assert_eq!(store.user_count().await.expect("users"), users);
+    }
 }
 
 /// Both stores refuse what DynamoDB cannot hold, per user, writing nothing.

@@ -2,7 +2,7 @@
 //! emulator (S3 and Kinesis) and DynamoDB Local (feature `dynamodb`), each started per test on
 //! a free loopback port and failing loudly — never skipping — when the tool is missing; the
 //! conformance suite every state store must pass (feature `store`); and the pipeline's delivery
-//! scenarios (feature `pipeline`). Not used by production code.
+//! scenarios and `rules apply` scenarios (feature `pipeline`). Not used by production code.
 
 pub mod moto;
 
@@ -10,6 +10,10 @@ pub mod moto;
 pub mod conformance;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb_local;
+#[cfg(feature = "store")]
+pub mod erasure;
+#[cfg(feature = "pipeline")]
+pub mod rules_apply;
 #[cfg(feature = "pipeline")]
 pub mod scenarios;
 

@@ -1,5 +1,6 @@
-//! `rules check FILE` and `rules diff OLD NEW`: validate a rules file; show who would enter or
-//! exit if NEW replaced OLD (a dry run over the stored users).
+//! `rules check FILE`, `rules diff OLD NEW` and `rules apply NEW`: validate a rules file; show
+//! who would enter or exit if NEW replaced OLD (a dry run over the stored users); publish NEW
+//! to the stored users (`rules_apply`).
 
 use crate::open::{load_rules, open_store};
 use crate::output::outln;
@@ -33,11 +34,25 @@ pub enum RulesCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Publish a rules change: re-evaluate every stored user under NEW and queue the enters
+    /// and exits for LINE, Pinpoint and every destination (the next sync sends them).
+    ///
+    /// Deploy NEW where the consumer, sweep and sync read their rules FIRST, then run this:
+    /// events arriving meanwhile are evaluated by NEW already, and every write is
+    /// version-conditioned, so nothing is applied twice or lost. Only users something changes
+    /// for are written. Progress is saved after every page: a run that was stopped (Ctrl-C, a
+    /// fault, --max-pages) continues where it stopped when run again with the same file.
+    /// Running it twice changes nothing the second time. Segments NEW no longer defines are
+    /// refused while they have members unless --drop-removed (docs/rules.md).
+    ///
+    /// Example: audience-stream rules diff fixtures/segments.yaml new.yaml && audience-stream rules apply new.yaml --store dynamodb:audience-stream
+    Apply(super::rules_apply::ApplyArgs),
 }
 
 /// Runs a `rules` subcommand.
 pub async fn run(cmd: RulesCommand) -> Result<()> {
     match cmd {
+        RulesCommand::Apply(args) => super::rules_apply::run(args).await,
         RulesCommand::Check { file } => {
             let rules = load_rules(&file)?;
             outln!(

@@ -22,6 +22,9 @@ pub struct StatsArgs {
     /// Days of daily history to show, ending at the newest day with a change.
     #[arg(long, default_value_t = 14)]
     days: u32,
+    /// "Now" for today and size alerts (RFC 3339); default: the wall clock.
+    #[command(flatten)]
+    now: crate::NowArgs,
 }
 
 #[derive(Serialize)]
@@ -42,6 +45,9 @@ struct Stats {
     /// Warnings for people (segments synced to LINE with fewer members than LINE accepts as
     /// narrowcast recipients).
     warnings: Vec<String>,
+    /// Segments with an `alert`: size now, when the earlier size was recorded and the
+    /// sudden change flagged, if any.
+    size_alerts: BTreeMap<String, audience_pipeline::SizeVerdict>,
     /// Users quarantined (newest first, at most 100): their state could not be read or
     /// was refused by the store; their records are kept as dead letters.
     quarantined: Vec<audience_store::Quarantined>,
@@ -65,7 +71,8 @@ pub async fn run(args: StatsArgs) -> Result<()> {
             )
         })
         .collect();
-    let today = rules.zone.day_of(crate::timeparse::wall_clock());
+    let now = args.now.resolve()?;
+    let today = rules.zone.day_of(now);
     let mut history = BTreeMap::new();
     for id in counts.keys() {
         let rows = store.daily_history(id, 0, today + 366).await?;
@@ -93,6 +100,8 @@ pub async fn run(args: StatsArgs) -> Result<()> {
                 .map(|w| format!("{}: {w}", s.def.id))
         })
         .collect();
+    let sizes = audience_pipeline::sizes_now(&rules, &counts);
+    let size_alerts = audience_pipeline::size_alerts(store.as_ref(), &rules, &sizes, now).await?;
     let stats = Stats {
         users: store.user_count().await?,
         timezone: rules.zone.name().to_string(),
@@ -100,6 +109,7 @@ pub async fn run(args: StatsArgs) -> Result<()> {
         pending: report::pending(store.as_ref()).await?,
         history,
         warnings,
+        size_alerts,
         quarantined: store.quarantined(100).await?,
     };
     if args.json {
@@ -110,6 +120,11 @@ pub async fn run(args: StatsArgs) -> Result<()> {
     report::print_segments(&stats.segments, &stats.pending)?;
     for w in &stats.warnings {
         outln!("warning: {w}")?;
+    }
+    for (id, verdict) in &stats.size_alerts {
+        if let Some(change) = &verdict.sudden_change {
+            outln!("sudden change: {id} {}", change.reason)?;
+        }
     }
     if !stats.quarantined.is_empty() {
         outln!(

@@ -1,4 +1,5 @@
-//! `sweep`: re-evaluate users whose next time-based flip has passed (exits on time).
+//! `sweep`: re-evaluate users whose next time-based flip has passed (exits on time), then the
+//! upkeep: fold counter deltas (DynamoDB), record segment sizes, check size alerts.
 
 use crate::open::{load_rules, open_store};
 use crate::output::outln;
@@ -15,6 +16,12 @@ pub struct SweepArgs {
     /// Users per page.
     #[arg(long, default_value_t = 500)]
     page: usize,
+    /// Fold only counter deltas written longer ago than this (DynamoDB; e.g. 1h, 30m).
+    #[arg(long, default_value = "1h")]
+    fold_margin: audience_core::time::RuleDuration,
+    /// Most fold transactions (≤ 100 items each) in this run; the rest waits for the next.
+    #[arg(long, default_value_t = audience_store::FoldLimits::DEFAULT_MAX_TRANSACTIONS)]
+    fold_transactions: usize,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -30,6 +37,11 @@ pub async fn run(args: SweepArgs) -> Result<()> {
     let now = args.now.resolve()?;
     let store = open_store(&args.store.store).await?;
     let out = audience_pipeline::sweep(store.as_ref(), &rules, now, args.page.max(1)).await?;
+    let limits = audience_store::FoldLimits {
+        margin_ms: args.fold_margin.millis(),
+        max_transactions: args.fold_transactions,
+    };
+    let upkeep = audience_pipeline::upkeep(store.as_ref(), &rules, now, &limits).await?;
     let mut per_segment: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for c in &out.changes {
         let e = per_segment.entry(c.segment.clone()).or_default();
@@ -49,6 +61,9 @@ pub async fn run(args: SweepArgs) -> Result<()> {
             "conflicts": out.conflicts,
             "segments": segments,
             "changes": out.changes,
+            "fold": upkeep.fold,
+            "sizes": upkeep.sizes,
+            "alerts": upkeep.alerts,
         });
         outln!("{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
@@ -60,6 +75,26 @@ pub async fn run(args: SweepArgs) -> Result<()> {
     )?;
     for (seg, (en, ex)) in per_segment {
         outln!("  {seg:<24} entered {en:>6}  exited {ex:>6}")?;
+    }
+    if upkeep.fold.folded_items > 0 || upkeep.fold.more || upkeep.fold.conflicts > 0 {
+        outln!(
+            "folded {} counter items in {} transactions{}{}",
+            upkeep.fold.folded_items,
+            upkeep.fold.transactions,
+            if upkeep.fold.more {
+                " (more next run)"
+            } else {
+                ""
+            },
+            if upkeep.fold.conflicts > 0 {
+                " (some refused: retried next run)"
+            } else {
+                ""
+            },
+        )?;
+    }
+    for (seg, change) in upkeep.flagged() {
+        outln!("  sudden change: {seg} {}", change.reason)?;
     }
     Ok(())
 }

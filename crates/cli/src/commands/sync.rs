@@ -49,15 +49,16 @@ pub struct SyncArgs {
     #[command(flatten)]
     pub rules: crate::RulesArgs,
     /// Plan only: print the planned requests and write them (LINE plans with every ID, the
-    /// Pinpoint CSV and CreateImportJob request) under --out. Sends nothing, acknowledges
-    /// nothing, needs no credentials and no AWS.
+    /// Pinpoint CSV and CreateImportJob request, LINE messages rendered with their
+    /// recipients) under --out. Sends nothing, acknowledges nothing, needs no credentials
+    /// and no AWS.
     #[arg(long)]
     pub dry_run: bool,
     /// Sync only this segment (default: every segment with a destination).
     #[arg(long, value_name = "ID")]
     pub segment: Option<String>,
-    /// Sync only this destination kind: `line` or `pinpoint` (repeatable; default: every
-    /// configured one, the others reported `not_configured`).
+    /// Sync only this destination kind: `line`, `pinpoint`, `eventbridge` or `line_message`
+    /// (repeatable; default: every configured one, the others reported `not_configured`).
     #[arg(long = "destination", value_name = "KIND")]
     pub destinations: Vec<DestinationKind>,
     /// Where --dry-run writes its files.

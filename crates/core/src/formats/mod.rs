@@ -9,6 +9,7 @@
 //!   `type` is a Segment call, the declared mapping when there is one; otherwise the record is
 //!   set aside as `unknown_format`.
 
+pub mod attributes;
 pub mod mapped;
 pub mod segment;
 mod value;

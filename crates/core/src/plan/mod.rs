@@ -2,4 +2,5 @@
 //! decide which requests to send. Pure: the sync runner does the I/O.
 
 pub mod line;
+pub mod message;
 pub mod pinpoint;

@@ -300,6 +300,17 @@ fn compile(parsed: RulesFile, text: &str, file: &str) -> Result<Rules, RulesErro
             return Err(at(format!("segment id `{}` is defined twice", seg.id)));
         }
         validate_destinations(seg).map_err(at)?;
+        if let Some(alert) = &seg.alert {
+            alert.validate().map_err(|m| {
+                let (line, column) = find_key_after(text, &format!("id: {}", seg.id), "alert");
+                RulesError {
+                    file: file.to_string(),
+                    line,
+                    column,
+                    message: format!("segment `{}`: {m}", seg.id),
+                }
+            })?;
+        }
     }
     let mut found = Found::default();
     let mut compiled = Vec::with_capacity(parsed.segments.len());
@@ -669,6 +680,28 @@ fn reindex(cond: &mut Cond, map: &[usize]) {
 
 /// The 1-based line and column where `needle` (e.g. `id: hyogo`) first appears, ignoring
 /// quotes around the value; (0, 0) when not found.
+/// The line and column of the first `key:` after the line `anchor` finds (the segment's
+/// `id:` line), before the next segment starts; the anchor's position when there is none.
+fn find_key_after(text: &str, anchor: &str, key: &str) -> (usize, usize) {
+    let (line, column) = find_line(text, anchor);
+    if line == 0 {
+        return (line, column);
+    }
+    for (n, l) in text.lines().enumerate().skip(line) {
+        let body = l.trim_start();
+        if body.starts_with("- id:") {
+            break;
+        }
+        if body
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        {
+            return (n + 1, l.find(key).map_or(1, |c| c + 1));
+        }
+    }
+    (line, column)
+}
+
 fn find_line(text: &str, needle: &str) -> (usize, usize) {
     let (key, value) = needle
         .split_once(':')

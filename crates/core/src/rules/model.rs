@@ -95,6 +95,10 @@ pub struct SegmentDef {
     /// Where its membership is sent.
     #[serde(default)]
     pub destinations: Destinations,
+    /// Flag a sudden change of its size (`alert: { change_pct: 50, change_abs: 1000,
+    /// within: 1h }`): `stats`, the dashboard and the sweep's metrics report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<crate::alert::SizeAlert>,
 }
 
 /// Where a segment's membership goes: destination kind (`line`, `pinpoint`, `eventbridge`, …)

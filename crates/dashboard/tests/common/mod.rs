@@ -24,6 +24,28 @@ pub fn rules() -> Rules {
     Rules::load(&text, "fixtures/segments.yaml").unwrap()
 }
 
+/// The shipped rules with a size alert on `hyogo` (`change_abs: 1, within: 1h`), and a size
+/// snapshot an hour before NOW recording `hyogo` 5 members smaller than `members`: the page
+/// must mark hyogo with a sudden change.
+pub async fn with_hyogo_alert(store: &dyn StateStore, members: i64) -> Rules {
+    let text = std::fs::read_to_string(repo_root().join("fixtures/segments.yaml")).unwrap();
+    let text = text.replacen(
+        "  - id: hyogo\n",
+        "  - id: hyogo\n    alert: { change_abs: 1, within: 1h }\n",
+        1,
+    );
+    let rules = Rules::load(&text, "segments.yaml").unwrap();
+    assert!(rules.segment("hyogo").unwrap().def.alert.is_some());
+    store
+        .record_sizes(&audience_store::SizeSnapshot {
+            at: NOW - HOUR,
+            sizes: [("hyogo".to_string(), members - 5)].into_iter().collect(),
+        })
+        .await
+        .unwrap();
+    rules
+}
+
 /// Replays fixtures/events.jsonl in time order into `store`.
 pub async fn replay_fixture(store: &dyn StateStore, rules: &Rules) {
     let text = std::fs::read_to_string(repo_root().join("fixtures/events.jsonl")).unwrap();

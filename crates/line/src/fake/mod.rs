@@ -17,6 +17,7 @@
 //! [`FakeLine::settle`] or [`FakeLine::make_ready`]. Faults are injected per operation with
 //! [`FakeLine::fail_next`] / [`FakeLine::inject`], and every request is logged.
 
+mod messages;
 mod routes;
 mod state;
 
@@ -32,6 +33,7 @@ use crate::config::{Credentials, LineConfig};
 use crate::model::AudienceStatus;
 use crate::secret::Secret;
 
+pub use messages::DeliveredMessage;
 pub use state::{is_user_id, FakeAudience, FakeJob};
 
 use routes::{lock, Shared};
@@ -77,6 +79,21 @@ pub enum FakeOp {
     Rename,
     /// `DELETE /v2/bot/audienceGroup/{id}`.
     Delete,
+    /// `POST /v2/bot/message/push`.
+    Push,
+    /// `POST /v2/bot/message/multicast`.
+    Multicast,
+    /// `GET /v2/bot/message/quota`.
+    Quota,
+    /// `GET /v2/bot/message/quota/consumption`.
+    QuotaConsumption,
+}
+
+impl FakeOp {
+    /// Whether LINE takes `X-Line-Retry-Key` on this operation (messages only; 400 elsewhere).
+    pub fn takes_retry_key(self) -> bool {
+        matches!(self, FakeOp::Push | FakeOp::Multicast)
+    }
 }
 
 /// An injected fault for the next `times` requests of one operation.

@@ -46,6 +46,7 @@ pub(crate) fn api_router(shared: Shared) -> Router {
             get(get_one).delete(delete_one),
         )
         .route("/v2/bot/audienceGroup/{id}/updateDescription", put(rename))
+        .merge(super::messages::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
@@ -60,19 +61,19 @@ pub(crate) fn data_router(shared: Shared) -> Router {
         .with_state(shared)
 }
 
-struct Call<'a> {
-    op: FakeOp,
-    method: &'static str,
-    path: String,
-    headers: &'a HeaderMap,
-    needs_auth: bool,
-    ids: Option<usize>,
-    audience_group_id: Option<i64>,
-    form_fields: Option<Vec<String>>,
+pub(crate) struct Call<'a> {
+    pub(crate) op: FakeOp,
+    pub(crate) method: &'static str,
+    pub(crate) path: String,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) needs_auth: bool,
+    pub(crate) ids: Option<usize>,
+    pub(crate) audience_group_id: Option<i64>,
+    pub(crate) form_fields: Option<Vec<String>>,
 }
 
 /// Applies the edge checks, injected faults and `apply`, logs the request, answers.
-async fn run(
+pub(crate) async fn run(
     shared: &Shared,
     call: Call<'_>,
     apply: impl FnOnce(&mut State, SystemTime) -> Reply,
@@ -82,7 +83,7 @@ async fn run(
         let mut st = lock(shared);
         let request_id = st.next_request_id();
         let mut delay = None;
-        let reply = if call.headers.contains_key("x-line-retry-key") {
+        let reply = if call.headers.contains_key("x-line-retry-key") && !call.op.takes_retry_key() {
             Reply::error(
                 400,
                 "The retry key is not supported by this endpoint",
@@ -282,7 +283,7 @@ struct AddReq {
     audiences: Option<Vec<IdItem>>,
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<T, Reply> {

@@ -75,6 +75,7 @@ pub(crate) struct State {
     pub faults: VecDeque<(FakeOp, Fault)>,
     pub log: Vec<LoggedRequest>,
     pub request_seq: u64,
+    pub messages: super::messages::MessageState,
 }
 
 /// An HTTP answer of the fake, before it becomes an axum response.
@@ -149,6 +150,7 @@ impl State {
             faults: VecDeque::new(),
             log: Vec::new(),
             request_seq: 0,
+            messages: super::messages::MessageState::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod audiences;
 mod errors;
+mod messages;
 mod prism;
 mod secrets;
 mod tokens;

@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use audience_line::fake::user_ids;
-use audience_line::{Credentials, LineClient, LineConfig, ListAudiences, Secret, TokenProvider};
+use audience_line::{
+    Credentials, LineClient, LineConfig, ListAudiences, MessageRequest, Secret, TokenProvider,
+};
 use tokio::process::{Child, Command};
 
 fn repo_root() -> PathBuf {
@@ -275,4 +277,107 @@ async fn token_issuance_passes_prism_validation() {
         "Prism must reject a form without client_secret, answered {}",
         bad.status()
     );
+}
+
+#[tokio::test]
+async fn every_message_request_kind_passes_prism_validation() {
+    let prism = start_prism(&spec("messaging-api.yml")).await;
+    let client =
+        LineClient::new(prism.config(Credentials::LongLived(Secret::new("prism-contract-token"))))
+            .unwrap();
+    let ctx = |what: &str, e: &dyn std::fmt::Display| {
+        format!(
+            "{what} was rejected by Prism: {e}\nPrism log:\n{}",
+            prism.log()
+        )
+    };
+    // What the planner renders: a text message and a Flex message passed through.
+    let messages = vec![
+        serde_json::json!({"type": "text", "text": "Welcome, Aiko!"}),
+        serde_json::json!({"type": "flex", "altText": "Your coupon", "contents": {
+            "type": "bubble",
+            "body": {"type": "box", "layout": "vertical", "contents": [
+                {"type": "text", "text": "10% off"}
+            ]}
+        }}),
+    ];
+    let key = audience_core_free_key(1);
+    let request = MessageRequest {
+        messages: &messages,
+        notification_disabled: true,
+        aggregation_unit: Some("welcome_2026"),
+        retry_key: &key,
+    };
+    let ids = user_ids(1, 3);
+    client
+        .push(&ids[0], &request)
+        .await
+        .unwrap_or_else(|e| panic!("{}", ctx("push", &e)));
+    let plain = MessageRequest {
+        aggregation_unit: None,
+        notification_disabled: false,
+        ..request.clone()
+    };
+    client
+        .multicast(&ids, &plain)
+        .await
+        .unwrap_or_else(|e| panic!("{}", ctx("multicast", &e)));
+    client
+        .multicast(&ids, &request)
+        .await
+        .unwrap_or_else(|e| panic!("{}", ctx("multicast (aggregation unit)", &e)));
+    client
+        .quota()
+        .await
+        .unwrap_or_else(|e| panic!("{}", ctx("quota", &e)));
+    client
+        .quota_consumption()
+        .await
+        .unwrap_or_else(|e| panic!("{}", ctx("quota consumption", &e)));
+
+    // Prism really validates: a seventh message and a non-UUID retry key break the spec.
+    let http = reqwest::Client::new();
+    let too_many = http
+        .post(format!("{}v2/bot/message/multicast", prism.base))
+        .bearer_auth("prism-contract-token")
+        .json(&serde_json::json!({"to": ids, "messages": vec![messages[0].clone(); 6]}))
+        .send()
+        .await
+        .unwrap();
+    // Prism answers the operation's own 400 response when the spec defines one, else 422.
+    assert!(
+        matches!(too_many.status().as_u16(), 400 | 422),
+        "Prism must reject 6 messages, answered {}",
+        too_many.status()
+    );
+    let push_with = |key: &str| {
+        http.post(format!("{}v2/bot/message/push", prism.base))
+            .bearer_auth("prism-contract-token")
+            .header("X-Line-Retry-Key", key.to_string())
+            .json(&serde_json::json!({"to": ids[0], "messages": [messages[0].clone()]}))
+            .send()
+    };
+    let good_key = push_with(&key).await.unwrap();
+    assert!(
+        good_key.status().is_success(),
+        "the same push with a UUID key passes"
+    );
+    let bad_key = http
+        .post(format!("{}v2/bot/message/push", prism.base))
+        .bearer_auth("prism-contract-token")
+        .header("X-Line-Retry-Key", "not-a-uuid")
+        .json(&serde_json::json!({"to": ids[0], "messages": [messages[0].clone()]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(bad_key.status().as_u16(), 400 | 422),
+        "Prism must reject a non-UUID retry key, answered {}",
+        bad_key.status()
+    );
+}
+
+/// A hex UUID for the contract test (the planner's keys are tested in the core).
+fn audience_core_free_key(n: u32) -> String {
+    format!("{n:08x}-0000-8000-8000-000000000000")
 }

@@ -470,3 +470,37 @@ async fn opted_out_and_inactive_endpoints_are_never_imported() {
         "members with no reachable endpoint are counted"
     );
 }
+
+#[tokio::test]
+async fn the_import_after_an_erasure_no_longer_lists_the_user() {
+    let env = env().await;
+    let store = EmbeddedStore::in_memory().unwrap();
+    enter(&store, "buyers", &users(0, 3), T0).await;
+    sync(&env, &store, config(20), T0).await;
+    let csv = object(&env, "audience-stream/imports/buyers/v1.csv").await;
+    assert!(csv.contains("user1@example.com"), "{csv}");
+
+    let report =
+        audience_pipeline::erase_user(&store, &rules(), "user-000001", T0 + 3_600_000, false)
+            .await
+            .unwrap();
+    assert_eq!(report.exits_queued, vec!["pinpoint/buyers"]);
+
+    // The exit is a membership change: the next import (after the interval) is the
+    // membership without the user, its endpoint and its address.
+    sync(&env, &store, config(20), T0 + 2 * 3_600_000).await;
+    let jobs = env.fake.jobs();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert_eq!(jobs[1].status, JobStatus::Completed);
+    assert_eq!(jobs[1].rows_in_file, Some(2));
+    let csv = object(&env, "audience-stream/imports/buyers/v2.csv").await;
+    assert!(
+        !csv.contains("user-000001") && !csv.contains("user1@example.com"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("user-000000") && csv.contains("user-000002"),
+        "{csv}"
+    );
+    assert!(pending(&store, "pinpoint", "buyers").await.is_empty());
+}
