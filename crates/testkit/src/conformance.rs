@@ -135,6 +135,7 @@ async fn parallel_scan_parts_and_job_progress(store: &dyn StateStore) {
         None,
         "a job's progress is not a destination's state"
     );
+}
 
 /// Size snapshots: the newest at or before an instant, never one before the lower bound.
 async fn size_snapshots(store: &dyn StateStore) {
