@@ -43,11 +43,11 @@ impl EventBridgeDestination {
 
 /// What sending one call's events left.
 #[derive(Default)]
-struct Sent {
+pub(crate) struct Sent {
     /// Indices (into the run's entries) EventBridge accepted.
-    accepted: Vec<usize>,
+    pub(crate) accepted: Vec<usize>,
     /// Entries refused for good, with the reason.
-    refused: Vec<(usize, String)>,
+    pub(crate) refused: Vec<(usize, String)>,
 }
 
 #[async_trait]
@@ -185,7 +185,7 @@ async fn line_linked(
 }
 
 /// Sends one call's events, re-sending only the entries that failed retryably.
-async fn send_call(
+pub(crate) async fn send_call(
     api: &dyn PutEventsApi,
     config: &EventBridgeConfig,
     call: Vec<PlannedEvent>,

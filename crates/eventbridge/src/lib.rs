@@ -9,14 +9,19 @@
 //! entry once EventBridge accepted its event. Delivery is at least once: a crash between
 //! PutEvents and the acknowledgement sends the event again, with the same change ID, by which
 //! consumers deduplicate.
+//!
+//! It also carries the LINE rotation notices the sync function puts on the bus
+//! ([`rotation`]).
 
 pub mod api;
 mod destination;
 pub mod plan;
+pub mod rotation;
 pub mod settings;
 
 pub use api::{CallError, EntryOutcome, PutEventsApi};
 pub use destination::EventBridgeDestination;
+pub use rotation::{announce_rotations, Announced};
 pub use settings::{EventBridgeConfig, EventBridgeSettings};
 
 /// The kind's name in rules, outbox entries, the ledger and `--destination`.

@@ -220,6 +220,31 @@ async fn entries_and_exits_reach_an_sqs_target_of_the_bus_once_each() {
     assert!(ledger
         .iter()
         .all(|l| l.destination == "eventbridge" && l.status == LedgerStatus::Ok));
+
+    // A LINE rotation's notice reaches the same rule's target.
+    let mut vip = audience_sync::SegmentReport::new("line", "vip");
+    vip.rotations.push(audience_sync::Rotation {
+        old_audience_id: Some(1001),
+        new_audience_id: 1002,
+        exits: 4,
+        at: NOW,
+    });
+    let report = audience_sync::SyncReport {
+        segments: vec![vip],
+        ..audience_sync::SyncReport::default()
+    };
+    let config = EventBridgeConfig {
+        default_bus: "crm".into(),
+        ..EventBridgeConfig::default()
+    };
+    let announced = audience_eventbridge::announce_rotations(&eb, &config, &report).await;
+    assert_eq!(announced.sent, 1, "{announced:?}");
+    let notices = drain(&sqs, &url).await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0]["detail-type"], "LINE Audience Rotated");
+    assert_eq!(notices[0]["detail"]["segment"], "vip");
+    assert_eq!(notices[0]["detail"]["old_audience_id"], 1001);
+    assert_eq!(notices[0]["detail"]["new_audience_id"], 1002);
 }
 
 /// PutEvents that throttles the first entry of the first call once, and refuses one user's

@@ -9,6 +9,7 @@ pub mod consumer;
 pub mod emf;
 pub mod env;
 pub mod metrics;
+pub mod rotation_notice;
 pub mod secret;
 pub mod size_metrics;
 pub mod stream_out;
