@@ -1,7 +1,7 @@
 //! End-to-end tests of the `audience-stream` binary on the shipped fixtures: the summary
 //! numbers (checked against an independent reading of the fixtures), set-aside reasons,
 //! redelivery, the sweep, rules diffs, explain, the error paths, a closed stdout, the Host
-//! check of `serve`, `sync` against the LINE fake, `recover`, `bench dynamodb` and `collect`
+//! check of `serve`, `sync` against the LINE fake, `explain` of LINE messages, `recover`, `bench dynamodb` and `collect`
 //! against moto's Kinesis.
 
 mod util;
@@ -15,6 +15,7 @@ mod collect;
 mod dynamodb;
 mod errors;
 mod kinesis;
+mod messages;
 mod recover;
 mod replay;
 mod serve;

@@ -122,6 +122,13 @@ struct ReconView {
     class: &'static str,
 }
 
+struct MessagesView {
+    day: String,
+    segment: String,
+    requests: String,
+    sent: String,
+}
+
 #[derive(Template)]
 #[template(path = "page.html")]
 struct Page {
@@ -140,6 +147,8 @@ struct Page {
     ledger: Vec<LedgerView>,
     ledger_note: String,
     recon: Vec<ReconView>,
+    messages: Vec<MessagesView>,
+    messages_note: String,
     footer: String,
 }
 
@@ -212,6 +221,17 @@ pub fn render_page(d: &Dashboard, opts: &PageOptions) -> Result<String, Dashboar
         ledger,
         ledger_note,
         recon,
+        messages: d
+            .messages
+            .iter()
+            .map(|m| MessagesView {
+                day: m.day.clone(),
+                segment: m.segment.clone(),
+                requests: count(m.requests),
+                sent: count(m.sent),
+            })
+            .collect(),
+        messages_note: messages_note(d),
         footer: format!(
             "{} store reads (budget: {} segments + 3{} = {}); aggregates only, no user IDs. As of {}.",
             d.store_reads,
@@ -362,6 +382,20 @@ fn ledger_note(d: &Dashboard, shown: usize) -> String {
             }
         )
     }
+}
+
+/// Where the message counts come from.
+fn messages_note(d: &Dashboard) -> String {
+    format!(
+        "Recipients of the push and multicast requests LINE accepted, per day ({}), from the {} ledger rows read{}.",
+        d.summary.timezone,
+        d.ledger.len(),
+        if d.ledger_truncated {
+            "; older rows exist, so the oldest day shown may be partial"
+        } else {
+            ""
+        }
+    )
 }
 
 /// Per segment and destination: members here against members acknowledged there.

@@ -14,6 +14,7 @@ pub mod counting;
 pub mod error;
 pub mod format;
 pub mod html;
+pub mod messages;
 pub mod model;
 pub mod read;
 pub mod series;

@@ -27,6 +27,9 @@ pub struct Dashboard {
     pub ledger_truncated: bool,
     /// Per segment and destination: members vs acknowledged.
     pub reconciliation: Vec<ReconRow>,
+    /// LINE messages sent per segment per day within the ledger rows read (newest day
+    /// first); partial for the oldest day when `ledger_truncated`.
+    pub messages: Vec<MessagesDay>,
     /// Warnings for people: segments synced to LINE with fewer members than LINE accepts as
     /// narrowcast recipients (50).
     pub warnings: Vec<String>,
@@ -196,4 +199,18 @@ pub struct ReconRow {
     /// The ledger window did not reach back to the audience's creation: acknowledged is a
     /// lower bound.
     pub partial: bool,
+}
+
+/// LINE messages sent for one segment on one day (from the ledger's accepted `push` and
+/// `multicast` rows of destination `line_message`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessagesDay {
+    /// Calendar day in the rules' time zone, `YYYY-MM-DD`.
+    pub day: String,
+    /// Segment ID.
+    pub segment: String,
+    /// Requests LINE accepted.
+    pub requests: u64,
+    /// Recipients of those requests (messages delivered, one per user).
+    pub sent: u64,
 }

@@ -177,6 +177,7 @@ pub async fn load(
         destinations: destination_health(rules, &pending, &entries, now),
     };
     let ledger = entries.iter().map(ledger_row).collect();
+    let messages = crate::messages::messages_per_day(&entries, &rules.zone);
     let store_reads = store.total();
     Ok(Dashboard {
         summary,
@@ -186,6 +187,7 @@ pub async fn load(
         ledger,
         ledger_truncated,
         reconciliation,
+        messages,
         warnings,
         histories,
         store_reads,

@@ -1,7 +1,7 @@
 //! The live dashboard (axum): the page at `/` (refreshed by `<meta http-equiv=refresh>`)
 //! and a read-only JSON API for Grafana's Infinity data source and scripts:
 //! `/api/summary.json`, `/api/segments.json`, `/api/segments/{id}/history.json?by=day|week|month`,
-//! `/api/ledger.json`, `/api/reconciliation.json`. Every request reads the store afresh
+//! `/api/ledger.json`, `/api/reconciliation.json`, `/api/messages.json`. Every request reads the store afresh
 //! (segments + 3 reads). Unknown paths and segments get 404; store errors 500 — never a panic.
 //! Every route, the fallback included, sits behind [`check_host`]: a request naming a `Host`
 //! outside [`AllowedHosts`] gets 421 (DNS rebinding).
@@ -82,6 +82,7 @@ pub fn router(state: ServeState, allowed: AllowedHosts) -> Router {
         .route("/api/segments/{id}/history.json", get(history))
         .route("/api/ledger.json", get(ledger))
         .route("/api/reconciliation.json", get(reconciliation))
+        .route("/api/messages.json", get(messages))
         .fallback(not_found)
         .with_state(state)
         .layer(middleware::from_fn_with_state(
@@ -110,7 +111,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
-        "no such page: try /, /api/summary.json, /api/segments.json, /api/segments/{id}/history.json, /api/ledger.json, /api/reconciliation.json",
+        "no such page: try /, /api/summary.json, /api/segments.json, /api/segments/{id}/history.json, /api/ledger.json, /api/reconciliation.json, /api/messages.json",
     )
 }
 
@@ -218,6 +219,18 @@ async fn ledger(State(st): State<ServeState>) -> Response {
             "as_of": d.summary.as_of,
             "truncated": d.ledger_truncated,
             "rows": d.ledger,
+        }))
+        .into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn messages(State(st): State<ServeState>) -> Response {
+    match st.dashboard().await {
+        Ok(d) => Json(json!({
+            "as_of": d.summary.as_of,
+            "ledger_truncated": d.ledger_truncated,
+            "rows": d.messages,
         }))
         .into_response(),
         Err(r) => r,

@@ -373,3 +373,66 @@ async fn today_and_history_follow_the_rules_time_zone() {
         .unwrap();
     assert_eq!(d.summary.entered_today, 0);
 }
+
+#[tokio::test]
+async fn messages_sent_per_segment_per_day_come_from_the_ledger_within_the_budget() {
+    let (store, rules) = common::fixture_store().await;
+    const HOUR: i64 = 3_600_000;
+    // (hours before NOW, segment, action, recipients, status); NOW is 2025-12-01T00:00Z (UTC rules).
+    let rows = [
+        (1, "welcome", "multicast", 3, LedgerStatus::Ok),
+        (2, "welcome", "push", 1, LedgerStatus::Ok),
+        (2, "welcome", "multicast", 7, LedgerStatus::DryRun),
+        (3, "welcome", "push", 1, LedgerStatus::Failed),
+        (3, "welcome", "skip", 4, LedgerStatus::Ok),
+        (4, "farewell", "push", 1, LedgerStatus::Ok),
+        (30, "welcome", "multicast", 500, LedgerStatus::Ok),
+    ];
+    for (hours, segment, action, recipients, status) in rows {
+        store
+            .append_ledger(&LedgerEntry {
+                at: NOW - hours * HOUR,
+                destination: "line_message".into(),
+                segment: segment.into(),
+                action: action.into(),
+                target: Some(format!("key-{hours}-{action}")),
+                users: recipients,
+                exits: 0,
+                status,
+                attempts: 1,
+                duration_ms: 10,
+                message: None,
+                detail: serde_json::json!({ "recipients": recipients }),
+            })
+            .await
+            .unwrap();
+    }
+    let counting = counting_store(&store);
+    let d = load(&counting, &rules, NOW, &LoadOptions::default())
+        .await
+        .unwrap();
+    let got: Vec<(&str, &str, u64, u64)> = d
+        .messages
+        .iter()
+        .map(|m| (m.day.as_str(), m.segment.as_str(), m.requests, m.sent))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("2025-11-30", "farewell", 1, 1),
+            ("2025-11-30", "welcome", 2, 4),
+            ("2025-11-29", "welcome", 1, 500),
+        ],
+        "accepted push/multicast only, recipients summed per day"
+    );
+    assert!(
+        counting.total() <= rules.segments.len() as u64 + 3,
+        "no read of its own: {:?}",
+        counting.by_method()
+    );
+    let html = render_page(&d, &PageOptions::default()).unwrap();
+    assert!(html.contains("LINE messages sent"));
+    assert!(html.contains(
+        r#"<tr data-segment="welcome" data-day="2025-11-29"><td class="n">2025-11-29</td><td class="id">welcome</td><td class="n">1</td><td class="n">500</td></tr>"#
+    ), "{html}");
+}

@@ -141,6 +141,12 @@ async fn json_api_and_page() {
         .iter()
         .any(|r| r["segment"] == "hyogo" && r["difference"] == 0));
 
+    // The fixture ledger has no LINE messages: an empty list, not an error.
+    let (status, messages) = get_json(&base, "/api/messages.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(messages["rows"], serde_json::json!([]), "{messages}");
+    assert_eq!(messages["ledger_truncated"], false);
+
     let page = reqwest::get(format!("{base}/")).await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();

@@ -15,6 +15,7 @@
 //! classification and its parking.
 
 pub mod cap;
+pub mod explain;
 mod prepare;
 pub mod settings;
 pub mod state;
