@@ -83,15 +83,9 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Users with an entry at or before `now`, earliest first, at most `limit`; remembers
-    /// where their entries are for [`DynamoStore::due_done_impl`].
-    pub(crate) async fn due_users_impl(
-        &self,
-        now: Millis,
-        limit: usize,
-    ) -> StoreResult<Vec<String>> {
-        let today = day_of(now);
-        let days: Vec<i32> = self
+    /// The days of the due index (its registry `D#` entries) at or before `today`.
+    pub(crate) async fn due_days_until(&self, today: i32) -> StoreResult<Vec<i32>> {
+        Ok(self
             .registry("D#")
             .await?
             .iter()
@@ -101,7 +95,18 @@ impl DynamoStore {
                     .and_then(day_from_code)
             })
             .filter(|d| *d <= today)
-            .collect();
+            .collect())
+    }
+
+    /// Users with an entry at or before `now`, earliest first, at most `limit`; remembers
+    /// where their entries are for [`DynamoStore::due_done_impl`].
+    pub(crate) async fn due_users_impl(
+        &self,
+        now: Millis,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let today = day_of(now);
+        let days = self.due_days_until(today).await?;
         let partitions: Vec<(i32, String)> = days
             .iter()
             .flat_map(|d| (0..DUE_SHARDS).map(move |s| (*d, due_pk(*d, s))))

@@ -333,17 +333,7 @@ impl DynamoStore {
     /// The earliest due entry at or before `now` that the sweep has not processed yet.
     async fn earliest_due(&self, now: Millis) -> StoreResult<Option<Millis>> {
         let today = day_of(now);
-        let days: Vec<i32> = self
-            .registry("D#")
-            .await?
-            .iter()
-            .filter_map(|i| {
-                get_s(i, SK)
-                    .and_then(|sk| sk.strip_prefix("D#"))
-                    .and_then(day_from_code)
-            })
-            .filter(|d| *d <= today)
-            .collect();
+        let days = self.due_days_until(today).await?;
         let mut earliest: Option<Millis> = None;
         for day in days {
             for shard in 0..DUE_SHARDS {
